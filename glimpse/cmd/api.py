@@ -1,0 +1,89 @@
+"""``glimpse-api``: serve the Images API.
+
+With no configuration it serves http://127.0.0.1:9292 on the embedded default:
+SQLite and a filesystem store in one data folder, no Keystone.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+import uvicorn
+from oslo_config import cfg
+
+from glimpse import config
+from glimpse.db import migrate
+from glimpse.http.app import ASGIApp, create_app
+from glimpse.runtime import Runtime
+
+LOG = logging.getLogger("glimpse.api")
+_ARGS_ENV = "GLIMPSE_API_ARGS"
+
+
+def _is_loopback(host: str) -> bool:
+    if host in ("localhost",):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def prepare(conf: cfg.ConfigOpts) -> Runtime:
+    """Check the configuration and database, and build the runtime; exit with a message if unfit."""
+    if not conf.paste_deploy.flavor and not _is_loopback(conf.bind_host):
+        if not conf.allow_insecure_noauth_bind:
+            sys.exit(
+                "ERROR: without Keystone ([paste_deploy] flavor) every caller is trusted; refusing "
+                f"to listen on {conf.bind_host}. Listen on loopback, configure Keystone, or set "
+                "allow_insecure_noauth_bind = true."
+            )
+    rt = Runtime.build(conf)
+    if not migrate.is_current(rt.db.engine):
+        if rt.db.backend == "sqlite":
+            # The embedded default keeps its own schema current; shared databases are
+            # migrated by the operator with glimpse-manage, once, not by each API node.
+            migrate.upgrade(rt.db.engine)
+        else:
+            sys.exit("ERROR: the database schema is not current; run 'glimpse-manage db sync'.")
+    return rt
+
+
+def app_factory() -> ASGIApp:
+    """Build the app in a server worker process, from the arguments the parent passed on."""
+    args = json.loads(os.environ.get(_ARGS_ENV, "[]"))
+    conf = config.new_conf(args)
+    return create_app(prepare(conf))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    conf = config.new_conf(args)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    rt = prepare(conf)
+    workers = conf.workers or os.cpu_count() or 1
+    LOG.info("Glimpse API on http://%s:%s (%d worker(s))", conf.bind_host, conf.bind_port, workers)
+    if workers == 1:
+        uvicorn.run(create_app(rt), host=conf.bind_host, port=conf.bind_port, log_level="info",
+                    access_log=False)
+        return
+    rt.close()
+    os.environ[_ARGS_ENV] = json.dumps(args)
+    uvicorn.run(
+        "glimpse.cmd.api:app_factory",
+        factory=True,
+        host=conf.bind_host,
+        port=conf.bind_port,
+        workers=workers,
+        log_level="info",
+        access_log=False,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Moving image data between clients and stores: the upload pipeline and streamed reads."""

@@ -1,0 +1,381 @@
+"""The single-pass upload pipeline, and streamed reads from synchronous drivers.
+
+An upload is received once and, as it arrives, counted against the size
+limit, fed to MD5 (Glance's ``checksum``) and to the configured multihash
+algorithm (``os_hash_value``), and written to the store. Each of those three
+consumers runs in its own worker thread so that hashing (hashlib releases the
+GIL on large buffers), disk or network writes and receiving the next chunks on
+the event loop all overlap. Memory stays bounded: at most ``depth`` blocks of
+``block_size`` bytes are in flight per consumer, and the three share the same
+immutable blocks.
+
+Any failure, including cancellation, aborts the store write so no partial
+data survives, then propagates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import functools
+import hashlib
+import logging
+import threading
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Future as ConcurrentFuture
+from typing import TypeVar
+
+from glimpse.store.base import DEFAULT_CHUNK_SIZE, StoredObject, StoreDriver, StoreWriter
+
+LOG = logging.getLogger(__name__)
+
+#: Received chunks are coalesced to blocks this big before hashing and
+#: writing: per-call overheads (thread hand-off, syscalls) dominate below it.
+DEFAULT_BLOCK_SIZE = 1 << 20
+#: Blocks each worker may have queued; with DEFAULT_BLOCK_SIZE about 4 MiB
+#: of an upload is in memory at a time.
+DEFAULT_DEPTH = 4
+#: Chunks a streamed read fetches ahead of the consumer.
+DEFAULT_READ_AHEAD = 4
+#: ``os_hash_value`` is a 128-character column (Glance's limit).
+MAX_HEXDIGEST_LENGTH = 128
+
+T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineResult:
+    """What a completed upload produced: its size, digests and stored location."""
+
+    size: int
+    #: MD5 hex digest, Glance's ``checksum``.
+    checksum: str
+    os_hash_algo: str
+    os_hash_value: str
+    stored: StoredObject
+
+
+class SizeMismatch(Exception):
+    """The body was shorter or longer than the size announced before the upload."""
+
+    def __init__(self, expected: int, received: int) -> None:
+        self.expected = expected
+        self.received = received
+        if received > expected:
+            message = f"Received more than the expected {expected} bytes of image data"
+        else:
+            message = f"Expected {expected} bytes of image data, received {received}"
+        super().__init__(message)
+
+
+def validate_hash_algorithm(name: str) -> None:
+    """Raise ValueError unless ``name`` is a hashlib algorithm usable for ``os_hash_value``.
+
+    Called at startup on the configured ``hashing_algorithm`` so a typo fails
+    loudly instead of failing every upload.
+    """
+    try:
+        hasher = hashlib.new(name)
+    except (TypeError, ValueError) as exc:
+        known = ", ".join(sorted(hashlib.algorithms_available))
+        raise ValueError(f"Unknown hashing algorithm {name!r}; available: {known}") from exc
+    # SHAKE digests have no fixed length (hashlib reports digest_size 0), so
+    # there is no single value to store and compare.
+    if hasher.digest_size == 0:
+        raise ValueError(f"Hashing algorithm {name!r} has a variable-length digest")
+    if hasher.digest_size * 2 > MAX_HEXDIGEST_LENGTH:
+        raise ValueError(
+            f"Hashing algorithm {name!r} gives {hasher.digest_size * 2} hex characters, "
+            f"more than the {MAX_HEXDIGEST_LENGTH} that fit in os_hash_value"
+        )
+
+
+async def store_stream(
+    chunks: AsyncIterator[bytes],
+    writer: StoreWriter,
+    *,
+    hash_algo: str,
+    size_limit: int | None,
+    expected_size: int | None,
+    on_limit: Callable[[int], Exception],
+    block_size: int = DEFAULT_BLOCK_SIZE,
+    depth: int = DEFAULT_DEPTH,
+) -> PipelineResult:
+    """Write ``chunks`` through ``writer`` once, hashing and size-checking on the way.
+
+    ``size_limit`` is the most bytes accepted (``None``: no limit); as soon as
+    the bytes received exceed it, or ``expected_size`` alone does, the
+    exception ``on_limit(size_limit)`` is raised, so the caller chooses which
+    quota or cap it reports. A body longer or shorter than ``expected_size``
+    raises :class:`SizeMismatch`; an unusable ``hash_algo`` raises ValueError.
+
+    On any exception, including :class:`asyncio.CancelledError`, the writer is
+    aborted (in its worker thread, after any write still running there) before
+    the exception propagates. The writer must not be used by the caller while
+    this runs. A cancellation arriving while the final commit is already under
+    way cannot undo it: the data then stays in the store.
+    """
+    # The writer's lane comes first so that every failure, even a refused
+    # algorithm, aborts the writer off the event loop in the same way.
+    writer_lane = _Lane("write", writer.write)
+    hash_lanes: list[_Lane] = []
+    try:
+        if block_size <= 0 or depth <= 0:
+            raise ValueError("block_size and depth must be positive")
+        validate_hash_algorithm(hash_algo)
+        if size_limit is not None and expected_size is not None and expected_size > size_limit:
+            raise on_limit(size_limit)
+        # usedforsecurity=False: MD5 is a legacy checksum here, and FIPS-mode
+        # OpenSSL refuses it otherwise.
+        md5 = hashlib.md5(usedforsecurity=False)
+        hasher = hashlib.new(hash_algo)
+        hash_lanes += [_Lane("md5", md5.update), _Lane(hash_algo, hasher.update)]
+        lanes = [writer_lane, *hash_lanes]
+
+        async def feed(block: bytes) -> None:
+            for lane in lanes:
+                lane.submit(block)
+            # Waiting here is the back-pressure: we stop reading from the
+            # client while the slowest worker is `depth` blocks behind. It
+            # also surfaces a failed write (e.g. a full disk) within a few
+            # blocks rather than at the end of the upload.
+            for lane in lanes:
+                await lane.drain(keep=depth)
+
+        received = 0
+        pending: list[bytes] = []
+        pending_size = 0
+        async for chunk in chunks:
+            if not chunk:
+                continue
+            received += len(chunk)
+            if size_limit is not None and received > size_limit:
+                raise on_limit(size_limit)
+            if expected_size is not None and received > expected_size:
+                raise SizeMismatch(expected_size, received)
+            pending.append(chunk)
+            pending_size += len(chunk)
+            if pending_size >= block_size:
+                # join() returns a lone bytes chunk itself, so large chunks
+                # are not copied; small ones are copied once into a block.
+                await feed(b"".join(pending))
+                pending.clear()
+                pending_size = 0
+        if pending:
+            await feed(b"".join(pending))
+        if expected_size is not None and received != expected_size:
+            raise SizeMismatch(expected_size, received)
+        for lane in lanes:
+            await lane.drain()
+        stored = await writer_lane.call(writer.commit)
+    except BaseException:
+        for lane in hash_lanes:
+            lane.close()
+        await _abort_in_lane(writer_lane, writer)
+        raise
+    for lane in lanes:
+        lane.close()
+    return PipelineResult(
+        size=received,
+        checksum=md5.hexdigest(),
+        os_hash_algo=hash_algo,
+        os_hash_value=hasher.hexdigest(),
+        stored=stored,
+    )
+
+
+async def _abort_in_lane(lane: _Lane, writer: StoreWriter) -> None:
+    # The abort is queued behind any write still running in the lane's thread
+    # (queued writes are skipped), so it never races a write on the same
+    # writer, and we wait for it so no partial data outlives the exception.
+    done = lane.cancel_and_run(writer.abort)
+    lane.close()
+    waiter = asyncio.wrap_future(done)
+    waiter.add_done_callback(_log_abort_failure)
+    # Shielded: a second cancellation stops us waiting, not the abort itself.
+    with contextlib.suppress(Exception):
+        await asyncio.shield(waiter)
+
+
+def _log_abort_failure(future: asyncio.Future[None]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        LOG.error(
+            "Aborting a store write failed; partial data may remain",
+            exc_info=future.exception(),
+        )
+
+
+class _Lane:
+    """A worker thread applying ``work`` to blocks, in submission order.
+
+    A dedicated single thread rather than a shared pool: hash updates and
+    writes must happen in order, and one thread per lane guarantees that
+    without locks or reordering buffers.
+    """
+
+    def __init__(self, name: str, work: Callable[[bytes], None]) -> None:
+        self._executor = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix=f"glimpse-upload-{name}"
+        )
+        self._work = work
+        self._in_flight: deque[asyncio.Future[None]] = deque()
+        # Set from either thread; once set, queued blocks are skipped so a
+        # failed or abandoned lane stops touching its writer or hasher.
+        self._stopped = threading.Event()
+
+    def submit(self, block: bytes) -> None:
+        loop = asyncio.get_running_loop()
+        self._in_flight.append(loop.run_in_executor(self._executor, self._run, block))
+
+    def _run(self, block: bytes) -> None:
+        if self._stopped.is_set():
+            return
+        try:
+            self._work(block)
+        except BaseException:
+            self._stopped.set()
+            raise
+
+    async def drain(self, keep: int = 0) -> None:
+        """Wait until at most ``keep`` blocks are in flight; raise the first failure."""
+        while self._in_flight and (len(self._in_flight) > keep or self._in_flight[0].done()):
+            await self._in_flight.popleft()
+
+    async def call(self, function: Callable[[], T]) -> T:
+        """Run ``function`` in the lane's thread after every submitted block."""
+        await self.drain()
+        return await asyncio.get_running_loop().run_in_executor(self._executor, function)
+
+    def cancel_and_run(self, function: Callable[[], None]) -> ConcurrentFuture[None]:
+        """Skip queued blocks and run ``function`` once the running one, if any, ends."""
+        self._stopped.set()
+        return self._executor.submit(function)
+
+    def close(self) -> None:
+        """Drop queued work and let the thread exit once idle; does not block."""
+        self._stopped.set()
+        for future in self._in_flight:
+            if future.done():
+                # Mark failures as seen: the exception that matters is the
+                # one already propagating.
+                if not future.cancelled():
+                    future.exception()
+            else:
+                future.cancel()
+        self._in_flight.clear()
+        self._executor.shutdown(wait=False)
+
+
+async def iter_store(
+    driver: StoreDriver,
+    uri: str,
+    offset: int = 0,
+    length: int | None = None,
+    *,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    read_ahead: int = DEFAULT_READ_AHEAD,
+    executor: Executor | None = None,
+) -> AsyncIterator[bytes]:
+    """Open a ranged read of ``uri`` and return an async iterator of its chunks.
+
+    A coroutine returning the iterator, not an async generator, so that
+    opening errors (:class:`~glimpse.store.errors.StoreNotFound`...) are raised
+    here, while the caller can still pick the response status::
+
+        body = await iter_store(driver, uri, offset, length)
+        async for chunk in body: ...
+
+    The driver runs in ``executor`` (default: the loop's), one call at a time
+    per stream, keeping up to ``read_ahead`` chunks ready so disk or network
+    reads overlap with sending. Leaving the iteration early (``aclose()``,
+    cancellation) closes the driver's iterator once any read in progress ends.
+    """
+    if read_ahead <= 0:
+        raise ValueError("read_ahead must be positive")
+    loop = asyncio.get_running_loop()
+    source = await loop.run_in_executor(
+        executor, functools.partial(driver.read, uri, offset, length, chunk_size)
+    )
+    return _read_ahead(_ThreadedSource(source), read_ahead, executor)
+
+
+async def _read_ahead(
+    source: _ThreadedSource, read_ahead: int, executor: Executor | None
+) -> AsyncIterator[bytes]:
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(read_ahead)
+
+    async def produce() -> None:
+        try:
+            while True:
+                chunk = await loop.run_in_executor(executor, source.pull)
+                await ready.put(chunk)
+                if chunk is None:
+                    return
+        except Exception as exc:
+            await ready.put(exc)
+
+    producer = asyncio.create_task(produce())
+    try:
+        while True:
+            item = await ready.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        producer.cancel()
+        source.close()
+
+
+class _ThreadedSource:
+    """A driver's chunk iterator pulled from worker threads and closed safely.
+
+    Closing is requested from the event loop but must not run while a pull is
+    in progress in a thread (a generator would raise "already executing", a
+    file descriptor could be reused), so a running pull closes it on its way
+    out instead.
+    """
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._lock = threading.Lock()
+        self._pulling = False
+        self._closed = False
+
+    def pull(self) -> bytes | None:
+        """Return the next chunk, or None at the end or once closed."""
+        with self._lock:
+            if self._closed:
+                return None
+            self._pulling = True
+        try:
+            return next(self._chunks, None)
+        finally:
+            with self._lock:
+                self._pulling = False
+                close_now = self._closed
+            if close_now:
+                self._close_chunks()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if self._pulling:
+                return
+        self._close_chunks()
+
+    def _close_chunks(self) -> None:
+        close = getattr(self._chunks, "close", None)
+        if close is None:
+            return
+        try:
+            close()
+        except Exception:
+            LOG.exception("Closing a store read failed")

@@ -1,0 +1,156 @@
+"""SQLAlchemy models. The migrations in ``glimpse/db/migrations`` create exactly these tables."""
+
+from __future__ import annotations
+
+import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime.datetime:
+    """Naive UTC now, truncated to whole seconds as Glance's API shows them."""
+    return datetime.datetime.now(datetime.UTC).replace(tzinfo=None, microsecond=0)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class SoftDelete:
+    created_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
+    updated_at: Mapped[datetime.datetime | None] = mapped_column(DateTime, default=utcnow)
+    deleted_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+
+
+class Image(SoftDelete, Base):
+    __tablename__ = "images"
+    __table_args__ = (
+        Index("ix_images_visibility", "visibility"),
+        Index("ix_images_owner", "owner"),
+        Index("ix_images_checksum", "checksum"),
+        Index("ix_images_os_hash_value", "os_hash_value"),
+        Index("ix_images_status_deleted", "status", "deleted"),
+        Index("ix_images_created_at", "created_at"),
+        Index("ix_images_updated_at", "updated_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(255))
+    disk_format: Mapped[str | None] = mapped_column(String(20))
+    container_format: Mapped[str | None] = mapped_column(String(20))
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    virtual_size: Mapped[int | None] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(30), nullable=False)
+    visibility: Mapped[str] = mapped_column(String(20), nullable=False, default="shared")
+    checksum: Mapped[str | None] = mapped_column(String(32))
+    os_hash_algo: Mapped[str | None] = mapped_column(String(64))
+    os_hash_value: Mapped[str | None] = mapped_column(String(128))
+    min_disk: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    min_ram: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    owner: Mapped[str | None] = mapped_column(String(255))
+    protected: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    os_hidden: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+
+    properties: Mapped[list[ImageProperty]] = relationship(
+        back_populates="image", cascade="all, delete-orphan", lazy="selectin"
+    )
+    tags: Mapped[list[ImageTag]] = relationship(
+        back_populates="image", cascade="all, delete-orphan", lazy="selectin"
+    )
+    locations: Mapped[list[ImageLocation]] = relationship(
+        back_populates="image",
+        cascade="all, delete-orphan",
+        lazy="selectin",
+        order_by="ImageLocation.position",
+    )
+    members: Mapped[list[ImageMember]] = relationship(
+        back_populates="image", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+
+class ImageProperty(SoftDelete, Base):
+    __tablename__ = "image_properties"
+    __table_args__ = (
+        UniqueConstraint("image_id", "name", name="uq_image_properties_image_id_name"),
+        Index("ix_image_properties_name", "name"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    image_id: Mapped[str] = mapped_column(ForeignKey("images.id"), nullable=False)
+    name: Mapped[str] = mapped_column(String(255), nullable=False)
+    value: Mapped[str | None] = mapped_column(Text)
+    image: Mapped[Image] = relationship(back_populates="properties")
+
+
+class ImageTag(SoftDelete, Base):
+    __tablename__ = "image_tags"
+    __table_args__ = (
+        UniqueConstraint("image_id", "value", name="uq_image_tags_image_id_value"),
+        Index("ix_image_tags_value", "value"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    image_id: Mapped[str] = mapped_column(ForeignKey("images.id"), nullable=False)
+    value: Mapped[str] = mapped_column(String(255), nullable=False)
+    image: Mapped[Image] = relationship(back_populates="tags")
+
+
+class ImageLocation(SoftDelete, Base):
+    __tablename__ = "image_locations"
+    __table_args__ = (Index("ix_image_locations_image_id", "image_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    image_id: Mapped[str] = mapped_column(ForeignKey("images.id"), nullable=False)
+    value: Mapped[str] = mapped_column(Text, nullable=False)
+    meta_data: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
+    status: Mapped[str] = mapped_column(String(30), nullable=False, default="active")
+    position: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    image: Mapped[Image] = relationship(back_populates="locations")
+
+
+class ImageMember(SoftDelete, Base):
+    __tablename__ = "image_members"
+    __table_args__ = (
+        UniqueConstraint("image_id", "member", name="uq_image_members_image_id_member"),
+        Index("ix_image_members_member", "member"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    image_id: Mapped[str] = mapped_column(ForeignKey("images.id"), nullable=False)
+    member: Mapped[str] = mapped_column(String(255), nullable=False)
+    can_share: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    status: Mapped[str] = mapped_column(String(20), nullable=False, default="pending")
+    image: Mapped[Image] = relationship(back_populates="members")
+
+
+class Task(SoftDelete, Base):
+    __tablename__ = "tasks"
+    __table_args__ = (
+        Index("ix_tasks_owner", "owner"),
+        Index("ix_tasks_image_id", "image_id"),
+        Index("ix_tasks_status", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    type: Mapped[str] = mapped_column(String(30), nullable=False)
+    status: Mapped[str] = mapped_column(String(30), nullable=False)
+    owner: Mapped[str | None] = mapped_column(String(255))
+    expires_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+    input: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[str | None] = mapped_column(Text)
+    message: Mapped[str | None] = mapped_column(Text)
+    image_id: Mapped[str | None] = mapped_column(String(36))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    user_id: Mapped[str | None] = mapped_column(String(255))

@@ -1,0 +1,200 @@
+"""The ASGI application: routes, and the few cross-cutting steps every request takes."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from glimpse import errors
+from glimpse.http import errors as error_render
+from glimpse.http import identity, images, members, schemas, tags, versions
+from glimpse.runtime import Runtime
+
+LOG = logging.getLogger(__name__)
+_STANDARD_METHODS = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"}
+_REQUEST_ID = re.compile(r"^[\x21-\x7e]+$")
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def _route(path: str, endpoint: Callable[[Request], Awaitable[Response]], *methods: str) -> Route:
+    route = Route(path, endpoint, methods=list(methods))
+    # Starlette answers HEAD wherever GET is allowed; Glance answers 405.
+    if "HEAD" not in methods and route.methods is not None:
+        route.methods.discard("HEAD")
+    return route
+
+
+def v2_routes() -> list[BaseRoute]:
+    """Every route of the v2 API this build serves."""
+    return [
+        _route("/v2/images", images.index, "GET"),
+        _route("/v2/images", images.create, "POST"),
+        _route("/v2/images/{image_id}", images.show, "GET"),
+        _route("/v2/images/{image_id}", images.update, "PATCH"),
+        _route("/v2/images/{image_id}", images.delete, "DELETE"),
+        _route("/v2/images/{image_id}/actions/deactivate", images.deactivate, "POST"),
+        _route("/v2/images/{image_id}/actions/reactivate", images.reactivate, "POST"),
+        _route("/v2/images/{image_id}/tags/{tag}", tags.add, "PUT"),
+        _route("/v2/images/{image_id}/tags/{tag}", tags.remove, "DELETE"),
+        _route("/v2/images/{image_id}/members", members.index, "GET"),
+        _route("/v2/images/{image_id}/members", members.create, "POST"),
+        _route("/v2/images/{image_id}/members/{member_id}", members.show, "GET"),
+        _route("/v2/images/{image_id}/members/{member_id}", members.update, "PUT"),
+        _route("/v2/images/{image_id}/members/{member_id}", members.delete, "DELETE"),
+        _route("/v2/schemas/image", schemas.image, "GET"),
+        _route("/v2/schemas/images", schemas.images, "GET"),
+        _route("/v2/schemas/member", schemas.member_schema, "GET"),
+        _route("/v2/schemas/members", schemas.members_schema, "GET"),
+        _route("/v2/schemas/task", schemas.task_schema, "GET"),
+        _route("/v2/schemas/tasks", schemas.tasks_schema, "GET"),
+    ]
+
+
+def _merge_methods(routes: list[BaseRoute]) -> list[BaseRoute]:
+    """One Route per path, so a wrong method gets 405 with the full Allow list."""
+    by_path: dict[str, list[Route]] = {}
+    for route in routes:
+        assert isinstance(route, Route)
+        by_path.setdefault(route.path, []).append(route)
+    merged: list[BaseRoute] = []
+    for path, group in by_path.items():
+        if len(group) == 1:
+            merged.append(group[0])
+            continue
+        handlers = {m: r.endpoint for r in group for m in (r.methods or ()) if m != "HEAD"}
+
+        async def dispatch(
+            request: Request, _handlers: dict[str, Any] = handlers
+        ) -> Response:
+            response: Response = await _handlers[request.method](request)
+            return response
+
+        merged.append(_route(path, dispatch, *sorted(handlers)))
+    return merged
+
+
+async def _render_glimpse_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, errors.GlimpseError)
+    return error_render.render(request, exc)
+
+
+async def _render_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    error: errors.GlimpseError
+    if exc.status_code == 404:
+        if request.method not in _STANDARD_METHODS:
+            error = errors.NotImplementedMethod()
+        else:
+            error = errors.NotFound()
+    elif exc.status_code == 405:
+        allow = (exc.headers or {}).get("Allow", "")
+        if request.method not in _STANDARD_METHODS:
+            error = errors.NotImplementedMethod()
+        else:
+            error = errors.MethodNotAllowed(
+                sorted(m.strip() for m in allow.split(",") if m.strip())
+            )
+    else:
+        error = errors.GlimpseError(exc.detail)
+        error.status = exc.status_code
+    return error_render.render(request, error)
+
+
+async def _render_unexpected(request: Request, exc: Exception) -> Response:
+    LOG.exception("Unhandled error serving %s %s", request.method, request.url.path)
+    return error_render.render(request, errors.GlimpseError())
+
+
+class Gateway:
+    """Request id, health check, version negotiation and identity, before the router."""
+
+    def __init__(self, app: ASGIApp, rt: Runtime) -> None:
+        self.app = app
+        self.rt = rt
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        request_id = self._request_id(headers.get("x-openstack-request-id"))
+        request = Request(scope, receive)
+
+        async def send_with_id(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                raw = list(message.get("headers", []))
+                raw.append((b"x-openstack-request-id", (request_id or "").encode("latin-1")))
+                message["headers"] = raw
+            await send(message)
+
+        if request_id is None:
+            length = self.rt.conf.max_request_id_length
+            error = errors.RequestHeaderTooLarge(
+                f"Request ID must be at most {length} characters long."
+            )
+            request_id = "req-" + str(uuid.uuid4())
+            await error_render.render(request, error)(scope, receive, send_with_id)
+            return
+
+        path = scope["path"]
+        if path == "/healthcheck":
+            await self._healthcheck(scope, receive, send_with_id)
+            return
+        if path in ("/", "/versions", "/versions/"):
+            status = 300 if path == "/" else 200
+            await versions.response(self.rt.conf, request, status)(scope, receive, send_with_id)
+            return
+        routed = versions.negotiate(self.rt.conf, path, headers.get("accept"))
+        if routed is None:
+            await versions.response(self.rt.conf, request, 300)(scope, receive, send_with_id)
+            return
+        scope = dict(scope)
+        scope["path"] = routed
+        scope["raw_path"] = routed.encode("utf-8", "surrogateescape")
+        scope["glimpse.context"] = identity.from_headers(
+            self.rt.conf, self.rt.policy, headers, request_id
+        )
+        await self.app(scope, receive, send_with_id)
+
+    def _request_id(self, sent: str | None) -> str | None:
+        if not sent:
+            return "req-" + str(uuid.uuid4())
+        if len(sent) > self.rt.conf.max_request_id_length or not _REQUEST_ID.match(sent):
+            return None
+        return sent if sent.startswith("req-") else "req-" + sent
+
+    async def _healthcheck(self, scope: Scope, receive: Receive, send: Send) -> None:
+        disabled = os.path.exists(os.path.join(os.path.sep, "etc", "glimpse", "healthcheck_disable"))
+        response = PlainTextResponse(
+            "DISABLED BY FILE" if disabled else "OK", status_code=503 if disabled else 200
+        )
+        await response(scope, receive, send)
+
+
+def create_app(rt: Runtime) -> ASGIApp:
+    """The Glimpse ASGI application for one runtime."""
+    app = Starlette(
+        routes=_merge_methods(v2_routes()),
+        exception_handlers={
+            errors.GlimpseError: _render_glimpse_error,
+            HTTPException: _render_http_exception,
+            Exception: _render_unexpected,
+        },
+    )
+    app.state.runtime = rt
+    gateway = Gateway(app, rt)
+    return gateway

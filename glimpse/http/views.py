@@ -1,0 +1,77 @@
+"""JSON representations of images, members and collections."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from glimpse.context import RequestContext
+from glimpse.runtime import Runtime
+from glimpse.services.records import ImageRecord, MemberRecord
+
+
+def timestamp(value: datetime.datetime | None) -> str | None:
+    """Glance's format: ``YYYY-MM-DDTHH:MM:SSZ``."""
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None
+
+
+def image(rt: Runtime, context: RequestContext, img: ImageRecord) -> dict[str, Any]:
+    """The image as the API shows it to ``context``."""
+    body: dict[str, Any] = dict(img.properties)
+    body.update(
+        {
+            "id": img.id,
+            "name": img.name,
+            "status": img.status,
+            "visibility": img.visibility,
+            "protected": img.protected,
+            "os_hidden": img.os_hidden,
+            "checksum": img.checksum,
+            "os_hash_algo": img.os_hash_algo,
+            "os_hash_value": img.os_hash_value,
+            "owner": img.owner,
+            "size": img.size,
+            "virtual_size": img.virtual_size,
+            "container_format": img.container_format,
+            "disk_format": img.disk_format,
+            "min_ram": img.min_ram,
+            "min_disk": img.min_disk,
+            "tags": list(img.tags),
+            "created_at": timestamp(img.created_at),
+            "updated_at": timestamp(img.updated_at),
+            "self": f"/v2/images/{img.id}",
+            "file": f"/v2/images/{img.id}/file",
+            "schema": "/v2/schemas/image",
+        }
+    )
+    locations = _visible_locations(rt, context, img)
+    if rt.conf.show_multiple_locations:
+        body["locations"] = locations
+    if rt.conf.show_image_direct_url and locations:
+        body["direct_url"] = locations[0]["url"]
+    return body
+
+
+def _visible_locations(
+    rt: Runtime, context: RequestContext, img: ImageRecord
+) -> list[dict[str, Any]]:
+    if img.status == "deactivated" and not context.is_admin:
+        return []
+    if not rt.policy.check(context, "get_image_location", {"id": img.id, "owner": img.owner}):
+        return []
+    return [
+        {"url": loc.url, "metadata": dict(loc.metadata)}
+        for loc in img.locations
+        if loc.status == "active"
+    ]
+
+
+def member(m: MemberRecord) -> dict[str, Any]:
+    return {
+        "member_id": m.member_id,
+        "image_id": m.image_id,
+        "status": m.status,
+        "created_at": timestamp(m.created_at),
+        "updated_at": timestamp(m.updated_at),
+        "schema": "/v2/schemas/member",
+    }

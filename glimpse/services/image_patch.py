@@ -1,0 +1,216 @@
+"""JSON patch for images: parsing both patch media types and applying operations.
+
+Operations are applied to a working copy of the image (base attributes, extra
+properties, tags) and written back once, so a patch either applies whole or not
+at all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from glimpse import errors
+from glimpse.context import RequestContext
+from glimpse.db.models import Image, ImageProperty, ImageTag, utcnow
+from glimpse.runtime import Runtime
+from glimpse.schemas.image import READ_ONLY, RESERVED
+from glimpse.services.validation import check_text
+
+PATCH_V21 = "application/openstack-images-v2.1-json-patch"
+PATCH_V20 = "application/openstack-images-v2.0-json-patch"
+PATCH_MEDIA_TYPES = (PATCH_V20, PATCH_V21)
+_OPS = ("add", "remove", "replace")
+_BASE_ATTRS = (
+    "name",
+    "visibility",
+    "protected",
+    "os_hidden",
+    "owner",
+    "container_format",
+    "disk_format",
+    "min_ram",
+    "min_disk",
+    "tags",
+)
+_FORMAT_ATTRS = ("container_format", "disk_format")
+
+
+@dataclasses.dataclass(frozen=True)
+class PatchOperation:
+    op: str
+    path: tuple[str, ...]
+    value: Any = None
+    has_value: bool = False
+    #: True for the deprecated v2.0 patch type, where ``add`` of an existing property is a 409.
+    legacy: bool = False
+
+
+@dataclasses.dataclass
+class PatchChanges:
+    visibility_changed: bool = False
+    properties_added: bool = False
+    tags_changed: bool = False
+    location_operations: list[PatchOperation] = dataclasses.field(default_factory=list)
+
+
+def parse(media_type: str, body: Any) -> list[PatchOperation]:
+    """Turn a decoded patch document into operations, or raise 400."""
+    if not isinstance(body, list):
+        raise errors.BadRequest("Request body must be a JSON array of operation objects.")
+    operations = []
+    for raw in body:
+        if not isinstance(raw, dict):
+            raise errors.BadRequest("Operations must be JSON objects.")
+        if media_type == PATCH_V20:
+            present = [op for op in _OPS if op in raw]
+            if len(present) != 1:
+                raise errors.BadRequest(
+                    'Operation objects must contain exactly one member named "add", '
+                    '"remove", or "replace".'
+                )
+            op = present[0]
+            path_text = raw[op]
+        else:
+            op = raw.get("op")
+            if op not in _OPS:
+                raise errors.BadRequest(
+                    'Operation objects must contain a member named "op" whose value is one '
+                    "of add, remove, replace."
+                )
+            if "path" not in raw:
+                raise errors.BadRequest('Unable to find "path" in JSON Schema change')
+            path_text = raw["path"]
+        path = _parse_pointer(path_text)
+        has_value = "value" in raw
+        if op in ("add", "replace") and not has_value:
+            raise errors.BadRequest(f'Operation "{op}" requires a member named "value".')
+        _check_depth(op, path, path_text)
+        operations.append(
+            PatchOperation(op, path, raw.get("value"), has_value, media_type == PATCH_V20)
+        )
+    return operations
+
+
+def _parse_pointer(text: Any) -> tuple[str, ...]:
+    if not isinstance(text, str):
+        raise errors.BadRequest("Pointer must be a string.")
+    if not text.startswith("/"):
+        raise errors.BadRequest(f"Pointer `{text}` does not start with \"/\".")
+    if text.endswith("/"):
+        raise errors.BadRequest(f"Pointer `{text}` end with \"/\".")
+    segments = []
+    for raw_segment in text[1:].split("/"):
+        if raw_segment == "":
+            raise errors.BadRequest(f"Pointer `{text}` contains adjacent \"/\".")
+        stripped = raw_segment.replace("~0", "").replace("~1", "")
+        if "~" in stripped:
+            raise errors.BadRequest(f"Pointer `{text}` contains \"~\" not part of a recognized escape sequence.")
+        segments.append(raw_segment.replace("~1", "/").replace("~0", "~"))
+    return tuple(segments)
+
+
+def _check_depth(op: str, path: tuple[str, ...], text: str) -> None:
+    if path[0] == "locations":
+        allowed = 1 if op == "replace" else 2
+        if len(path) != allowed:
+            raise errors.BadRequest(f"Invalid JSON pointer for this resource: '{text}'")
+        return
+    if len(path) != 1:
+        raise errors.BadRequest(f"Invalid JSON pointer for this resource: '{text}'")
+
+
+def apply_patch(
+    rt: Runtime, context: RequestContext, image: Image, operations: list[PatchOperation]
+) -> PatchChanges:
+    """Apply ``operations`` to ``image`` (an attached ORM object) or raise without changing it."""
+    changes = PatchChanges()
+    attrs: dict[str, Any] = {name: getattr(image, name) for name in _BASE_ATTRS if name != "tags"}
+    props: dict[str, Any] = {p.name: p.value for p in image.properties if not p.deleted}
+    original_props = set(props)
+    tags: list[str] = [t.value for t in image.tags if not t.deleted]
+    original_tags = list(tags)
+    schema = rt.image_schema
+
+    for operation in operations:
+        name = operation.path[0]
+        if name in READ_ONLY or name == "id":
+            raise errors.ReadOnlyAttribute(name)
+        if name in RESERVED:
+            raise errors.ReservedAttribute(name)
+        if name == "locations":
+            if not rt.conf.show_multiple_locations:
+                raise errors.Forbidden(
+                    "It's not allowed to update locations if locations are invisible."
+                )
+            changes.location_operations.append(operation)
+            continue
+        check_text(operation.value, "Image metadata")
+        check_text(name, "Property name")
+        if name in _BASE_ATTRS:
+            if operation.op == "remove":
+                raise errors.Forbidden(f"Properties {name} must not be removed.")
+            schema.validate_property(name, operation.value)
+            if name == "tags":
+                tags = list(dict.fromkeys(operation.value))
+                changes.tags_changed = True
+                continue
+            if name == "owner" and not context.is_admin and operation.value != attrs["owner"]:
+                raise errors.Forbidden("Owner can't be updated by non admin.")
+            if name in _FORMAT_ATTRS and image.status not in ("queued", "importing"):
+                if operation.value != attrs[name]:
+                    raise errors.Forbidden(
+                        f"Attribute {name} can be only replaced for a queued image."
+                    )
+            if name == "visibility" and operation.value != attrs["visibility"]:
+                changes.visibility_changed = True
+            attrs[name] = operation.value
+            continue
+        # An extra property.
+        if len(name) > 255:
+            raise errors.BadRequest("Property names must be at most 255 characters long.")
+        if not schema.allow_additional and name not in schema.custom:
+            raise errors.BadRequest(f"Attribute '{name}' is not allowed for this image.")
+        if operation.op == "remove":
+            if name not in props:
+                raise errors.Conflict(f"Property {name} does not exist.")
+            del props[name]
+            continue
+        schema.validate_property(name, operation.value)
+        if operation.op == "replace" and name not in props:
+            raise errors.Conflict(f"Property {name} does not exist.")
+        if operation.op == "add" and name in props and operation.legacy:
+            raise errors.Conflict(f"Property {name} already present.")
+        props[name] = operation.value
+
+    if changes.location_operations:
+        raise errors.BadRequest("Changing locations is not supported by this deployment yet.")
+
+    for name, value in attrs.items():
+        setattr(image, name, value)
+    now = utcnow()
+    changes.properties_added = bool(set(props) - original_props)
+    existing = {p.name: p for p in image.properties if not p.deleted}
+    for prop_name, prop in existing.items():
+        if prop_name not in props:
+            image.properties.remove(prop)
+        elif prop.value != props[prop_name]:
+            prop.value = props[prop_name]
+            prop.updated_at = now
+    for prop_name in props:
+        if prop_name not in existing:
+            image.properties.append(
+                ImageProperty(
+                    name=prop_name, value=props[prop_name], created_at=now, updated_at=now,
+                    deleted=False,
+                )
+            )
+    if tags != original_tags:
+        current = {t.value: t for t in image.tags}
+        for value, tag in current.items():
+            if value not in tags:
+                image.tags.remove(tag)
+        for value in tags:
+            if value not in current:
+                image.tags.append(ImageTag(value=value, created_at=now, updated_at=now, deleted=False))
+    return changes

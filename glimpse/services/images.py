@@ -1,0 +1,205 @@
+"""Image records: create, show, update (JSON patch), delete, deactivate and reactivate."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from glimpse import errors
+from glimpse.context import RequestContext
+from glimpse.db.models import Image, ImageProperty, ImageTag, utcnow
+from glimpse.runtime import Runtime
+from glimpse.schemas.image import READ_ONLY, RESERVED
+from glimpse.services import access
+from glimpse.services.image_patch import PatchOperation, apply_patch
+from glimpse.services.records import ImageRecord
+from glimpse.services.validation import check_text, quota_exceeded
+
+_CREATE_RESERVED = (*RESERVED, "locations", "location")
+_BASE_COLUMNS = (
+    "name",
+    "visibility",
+    "protected",
+    "os_hidden",
+    "owner",
+    "container_format",
+    "disk_format",
+    "min_ram",
+    "min_disk",
+)
+
+
+def create(rt: Runtime, context: RequestContext, body: Any) -> ImageRecord:
+    """Register a new image (status ``queued``) from a create request body."""
+    access.require_writable_context(context)
+    if not isinstance(body, dict):
+        raise errors.BadRequest("Unexpected body type. Expected list/dict.")
+    for key in body:
+        if key in _CREATE_RESERVED:
+            raise errors.ReservedAttribute(key)
+        if key in READ_ONLY:
+            raise errors.ReadOnlyAttribute(key)
+    check_text(body, "Image metadata")
+    for key in body:
+        if len(key) > 255:
+            raise errors.BadRequest(f"Property name '{key[:40]}...' is longer than 255 characters.")
+    rt.image_schema.validate(body)
+
+    image_id = body.get("id") or str(uuid.uuid4())
+    owner = body.get("owner", context.owner)
+    if not context.is_admin and "owner" in body and owner != context.owner:
+        raise errors.Forbidden(f"You are not permitted to create images owned by '{owner}'.")
+    visibility = body.get("visibility", "shared")
+    _enforce_visibility_policy(rt, context, visibility, {"owner": owner, "visibility": visibility})
+
+    extra = {k: v for k, v in body.items() if k not in _BASE_COLUMNS and k not in ("id", "tags")}
+    tags = _unique(body.get("tags") or [])
+    _check_quotas(rt, len(extra), len(tags))
+
+    target = {"owner": owner, "visibility": visibility, "id": image_id, **extra}
+    rt.policy.enforce(context, "add_image", target)
+
+    now = utcnow()
+    image = Image(
+        id=image_id,
+        name=body.get("name"),
+        status="queued",
+        visibility=visibility,
+        protected=bool(body.get("protected", False)),
+        os_hidden=bool(body.get("os_hidden", False)),
+        owner=owner,
+        container_format=body.get("container_format"),
+        disk_format=body.get("disk_format"),
+        min_ram=body.get("min_ram", 0),
+        min_disk=body.get("min_disk", 0),
+        created_at=now,
+        updated_at=now,
+        deleted=False,
+    )
+    image.properties = [
+        ImageProperty(name=k, value=v, created_at=now, updated_at=now, deleted=False)
+        for k, v in extra.items()
+    ]
+    image.tags = [
+        ImageTag(value=t, created_at=now, updated_at=now, deleted=False) for t in tags
+    ]
+    duplicate = errors.Duplicate(f"Image with identifier {image_id} already exists!")
+    try:
+        with rt.db.transaction() as session:
+            if session.get(Image, image_id) is not None:
+                raise duplicate
+            session.add(image)
+            session.flush()
+            record = ImageRecord.of(image)
+    except IntegrityError as exc:
+        raise duplicate from exc
+    return record
+
+
+def show(rt: Runtime, context: RequestContext, image_id: str) -> ImageRecord:
+    """The image, if the caller may see it."""
+    with rt.db.transaction() as session:
+        image = access.load_visible(session, context, image_id)
+        rt.policy.enforce(context, "get_image", access.policy_target(image))
+        return ImageRecord.of(image)
+
+
+def update(
+    rt: Runtime, context: RequestContext, image_id: str, operations: list[PatchOperation]
+) -> ImageRecord:
+    """Apply a parsed JSON patch to an image, atomically."""
+    access.require_writable_context(context)
+    with rt.db.transaction() as session:
+        image = access.load_visible(session, context, image_id, for_update=True)
+        rt.policy.enforce(context, "get_image", access.policy_target(image))
+        access.require_modify(context, image)
+        rt.policy.enforce(context, "modify_image", access.policy_target(image))
+        changes = apply_patch(rt, context, image, operations)
+        if changes.visibility_changed:
+            _enforce_visibility_policy(rt, context, image.visibility, access.policy_target(image))
+        live_props = [p for p in image.properties if not p.deleted]
+        if changes.properties_added:
+            quota = rt.conf.image_property_quota
+            if quota_exceeded(len(live_props), quota):
+                raise errors.RequestEntityTooLarge(
+                    f"Maximum number of image properties ({quota}) exceeded."
+                )
+        if changes.tags_changed and quota_exceeded(len(image.tags), rt.conf.image_tag_quota):
+            raise errors.RequestEntityTooLarge(
+                f"Maximum number of tags ({rt.conf.image_tag_quota}) exceeded."
+            )
+        image.updated_at = utcnow()
+        session.flush()
+        return ImageRecord.of(image)
+
+
+def delete(rt: Runtime, context: RequestContext, image_id: str) -> ImageRecord:
+    """Delete an image record (its data handling lives with the data services)."""
+    access.require_writable_context(context)
+    with rt.db.transaction() as session:
+        image = access.load_visible(session, context, image_id, for_update=True)
+        rt.policy.enforce(context, "delete_image", access.policy_target(image))
+        access.require_modify(context, image, "You are not permitted to delete this image.")
+        if image.protected:
+            raise errors.Forbidden(f"Image {image_id} is protected and cannot be deleted.")
+        now = utcnow()
+        image.status = "deleted"
+        image.deleted = True
+        image.deleted_at = now
+        image.updated_at = now
+        for child in (*image.properties, *image.tags, *image.members, *image.locations):
+            if not child.deleted:
+                child.deleted = True
+                child.deleted_at = now
+        return ImageRecord.of(image)
+
+
+def set_active_state(rt: Runtime, context: RequestContext, image_id: str, active: bool) -> None:
+    """Reactivate (``active=True``) or deactivate an image; idempotent."""
+    action = "reactivate" if active else "deactivate"
+    access.require_writable_context(context)
+    with rt.db.transaction() as session:
+        image = access.load_visible(session, context, image_id, for_update=True)
+        rt.policy.enforce(context, action, access.policy_target(image))
+        access.require_modify(context, image, f"You are not permitted to {action} this image.")
+        if image.status not in ("active", "deactivated"):
+            raise errors.Forbidden(
+                f"Not allowed to {action} image in status '{image.status}'"
+            )
+        target = "active" if active else "deactivated"
+        if image.status != target:
+            image.status = target
+            image.updated_at = utcnow()
+
+
+def exists_any(rt: Runtime, image_id: str) -> bool:
+    """Whether an image row with this id exists, deleted or not (ids are never reused)."""
+    with rt.db.transaction() as session:
+        return session.scalars(select(Image.id).where(Image.id == image_id)).first() is not None
+
+
+def _enforce_visibility_policy(
+    rt: Runtime, context: RequestContext, visibility: str, target: dict[str, Any]
+) -> None:
+    if visibility == "public":
+        rt.policy.enforce(context, "publicize_image", target)
+    elif visibility == "community":
+        rt.policy.enforce(context, "communitize_image", target)
+
+
+def _check_quotas(rt: Runtime, properties: int, tags: int) -> None:
+    if quota_exceeded(properties, rt.conf.image_property_quota):
+        raise errors.RequestEntityTooLarge(
+            f"Maximum number of image properties ({rt.conf.image_property_quota}) exceeded."
+        )
+    if quota_exceeded(tags, rt.conf.image_tag_quota):
+        raise errors.RequestEntityTooLarge(
+            f"Maximum number of tags ({rt.conf.image_tag_quota}) exceeded."
+        )
+
+
+def _unique(values: list[str]) -> list[str]:
+    return list(dict.fromkeys(values))

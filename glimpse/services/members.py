@@ -1,0 +1,139 @@
+"""Image members: sharing a ``shared`` image with other projects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from glimpse import errors
+from glimpse.context import RequestContext
+from glimpse.db.models import Image, ImageMember, utcnow
+from glimpse.runtime import Runtime
+from glimpse.schemas.member import MEMBER_STATUSES
+from glimpse.services import access
+from glimpse.services.records import MemberRecord
+from glimpse.services.validation import check_text, quota_exceeded
+
+
+def _shared_image(session: Session, context: RequestContext, image_id: str,
+                  for_update: bool = False) -> Image:
+    image = access.load_visible(session, context, image_id, for_update=for_update)
+    if image.visibility != "shared":
+        raise errors.Forbidden("Only shared images have members.")
+    return image
+
+
+def _find(image: Image, member_id: str) -> ImageMember | None:
+    for member in image.members:
+        if member.member == member_id and not member.deleted:
+            return member
+    return None
+
+
+def _target(image: Image, member_id: str | None = None) -> dict[str, Any]:
+    target = access.policy_target(image)
+    target["member_id"] = member_id
+    return target
+
+
+def list_members(rt: Runtime, context: RequestContext, image_id: str) -> list[MemberRecord]:
+    """Members of an image: all for its owner or an admin, only their own for a member."""
+    with rt.db.transaction() as session:
+        image = _shared_image(session, context, image_id)
+        rt.policy.enforce(context, "get_members", _target(image))
+        members = [m for m in image.members if not m.deleted]
+        if not access.can_modify(context, image):
+            members = [m for m in members if m.member == context.owner]
+        ordered = sorted(members, key=lambda m: (m.created_at, m.id))
+        return [MemberRecord.of(m, image_id) for m in ordered]
+
+
+def show(rt: Runtime, context: RequestContext, image_id: str, member_id: str) -> MemberRecord:
+    with rt.db.transaction() as session:
+        image = _shared_image(session, context, image_id)
+        rt.policy.enforce(context, "get_member", _target(image, member_id))
+        member = _find(image, member_id)
+        if member is None or not (
+            access.can_modify(context, image) or member.member == context.owner
+        ):
+            raise errors.NotFound(f"Member {member_id} not found for image {image_id}.")
+        return MemberRecord.of(member, image_id)
+
+
+def create(rt: Runtime, context: RequestContext, image_id: str, body: Any) -> MemberRecord:
+    """Share an image with ``body['member']``; the new member starts ``pending``."""
+    access.require_writable_context(context)
+    if not isinstance(body, dict) or "member" not in body:
+        raise errors.BadRequest("Member to be added not specified")
+    member_id = body["member"]
+    if not isinstance(member_id, str) or not member_id.strip():
+        raise errors.BadRequest("Member can't be empty")
+    if len(member_id) > 255:
+        raise errors.BadRequest("Member id is longer than 255 characters.")
+    check_text(member_id, "Member")
+    with rt.db.transaction() as session:
+        image = access.load_visible(session, context, image_id, for_update=True)
+        access.require_modify(context, image, "You are not permitted to share this image.")
+        if image.visibility != "shared":
+            raise errors.Forbidden("Only shared images have members.")
+        rt.policy.enforce(context, "add_member", _target(image, member_id))
+        live = [m for m in image.members if not m.deleted]
+        if _find(image, member_id) is not None:
+            raise errors.Duplicate(
+                f"Member {member_id} already exists for image {image_id}."
+            )
+        if quota_exceeded(len(live) + 1, rt.conf.image_member_quota):
+            raise errors.RequestEntityTooLarge(
+                f"Maximum number of image members ({rt.conf.image_member_quota}) exceeded."
+            )
+        # A row left from an earlier share (soft-deleted) would collide with the unique key.
+        for stale in [m for m in image.members if m.deleted and m.member == member_id]:
+            image.members.remove(stale)
+            session.flush()
+        now = utcnow()
+        member = ImageMember(
+            member=member_id, status="pending", can_share=False, created_at=now,
+            updated_at=now, deleted=False,
+        )
+        image.members.append(member)
+        session.flush()
+        return MemberRecord.of(member, image_id)
+
+
+def update(
+    rt: Runtime, context: RequestContext, image_id: str, member_id: str, body: Any
+) -> MemberRecord:
+    """Accept or reject a share; only the member itself (or an admin) may."""
+    access.require_writable_context(context)
+    if not isinstance(body, dict) or "status" not in body:
+        raise errors.BadRequest("Status not specified")
+    status = body["status"]
+    if status not in MEMBER_STATUSES:
+        raise errors.BadRequest(
+            f"Invalid status: {status}. Allowed values: " + ", ".join(MEMBER_STATUSES)
+        )
+    with rt.db.transaction() as session:
+        image = _shared_image(session, context, image_id, for_update=True)
+        member = _find(image, member_id)
+        if member is None:
+            raise errors.NotFound(f"Member {member_id} not found for image {image_id}.")
+        if not context.is_admin and context.owner != member_id:
+            raise errors.Forbidden("You are not permitted to modify this image member.")
+        rt.policy.enforce(context, "modify_member", _target(image, member_id))
+        if member.status != status:
+            member.status = status
+            member.updated_at = utcnow()
+        return MemberRecord.of(member, image_id)
+
+
+def delete(rt: Runtime, context: RequestContext, image_id: str, member_id: str) -> None:
+    access.require_writable_context(context)
+    with rt.db.transaction() as session:
+        image = _shared_image(session, context, image_id, for_update=True)
+        access.require_modify(context, image, "You are not permitted to remove image members.")
+        rt.policy.enforce(context, "delete_member", _target(image, member_id))
+        member = _find(image, member_id)
+        if member is None:
+            raise errors.NotFound(f"Member {member_id} not found for image {image_id}.")
+        image.members.remove(member)

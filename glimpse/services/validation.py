@@ -1,0 +1,42 @@
+"""Input checks shared by the services, beyond what the JSON schemas express."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from glimpse import errors
+
+_FOUR_BYTE = re.compile("[\U00010000-\U0010ffff]")
+# Lone surrogates can arrive through JSON escapes ("\ud800") and cannot be stored anywhere.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def check_text(value: Any, what: str) -> None:
+    """Refuse characters the databases cannot store (4-byte UTF-8, lone surrogates)."""
+    if isinstance(value, str):
+        if _FOUR_BYTE.search(value) or _SURROGATE.search(value):
+            raise errors.BadRequest(
+                f"{what} contains characters (4-byte UTF-8) that are not supported."
+            )
+    elif isinstance(value, list):
+        for item in value:
+            check_text(item, what)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_text(key, what)
+            check_text(item, what)
+
+
+def is_uuid(value: str) -> bool:
+    try:
+        parsed = uuid.UUID(value)
+    except (ValueError, AttributeError, TypeError):
+        return False
+    return len(value) == 36 and str(parsed) == value.lower()
+
+
+def quota_exceeded(count: int, quota: int) -> bool:
+    """Glance's convention: a negative quota means unlimited."""
+    return quota >= 0 and count > quota

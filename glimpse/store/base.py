@@ -1,0 +1,136 @@
+"""The storage-driver interface every store implements.
+
+Drivers are synchronous: they block on disks and sockets, and callers run them
+in worker threads (see :mod:`glimpse.data.pipeline`). They move bytes only;
+checksums, size limits and quotas belong to the pipeline, which computes them
+once for every driver.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from collections.abc import Iterator
+from types import TracebackType
+from typing import Any, Self
+
+#: Chunk size of reads unless the caller asks otherwise.
+DEFAULT_CHUNK_SIZE = 1 << 20
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredObject:
+    """What a committed write produced: where the data lives and how big it is.
+
+    ``metadata`` is the driver's location metadata (Glance's
+    ``locations[].metadata``); most drivers leave it empty.
+    """
+
+    uri: str
+    size: int
+    metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+class StoreWriter(abc.ABC):
+    """One write in progress, started by :meth:`StoreDriver.begin_write`.
+
+    Nothing written becomes visible at the final URI before :meth:`commit`
+    returns. Exactly one of :meth:`commit` or :meth:`abort` ends the write; a
+    writer is used by one thread at a time. Used as a context manager, it
+    aborts on exit unless it was committed.
+    """
+
+    @abc.abstractmethod
+    def write(self, data: bytes) -> None:
+        """Append ``data``; raise :class:`~glimpse.store.errors.StoreFull` when out of room."""
+
+    @abc.abstractmethod
+    def commit(self) -> StoredObject:
+        """Make the data durable at its final URI and return where it is.
+
+        When commit raises, nothing is stored: the driver has removed every
+        partial byte itself.
+        """
+
+    @abc.abstractmethod
+    def abort(self) -> None:
+        """Discard every byte written so far.
+
+        Idempotent, and a no-op after a successful :meth:`commit`, so callers
+        can call it on every error path without tracking state.
+        """
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.abort()
+
+
+class StoreDriver(abc.ABC):
+    """A place image data is written to and read from.
+
+    ``scheme`` is the URI scheme of the locations the driver produces (``file``,
+    ``swift``...); ``store_id`` names the configured store (the multi-store
+    backend id, or the scheme in single-store deployments).
+
+    Every driver must pass ``tests/store/test_conformance.py``.
+    """
+
+    scheme: str
+    store_id: str
+
+    @abc.abstractmethod
+    def begin_write(self, image_id: str) -> StoreWriter:
+        """Start writing the data of ``image_id``.
+
+        Raises :class:`~glimpse.store.errors.StoreConflict` when data for that
+        image already exists in this store.
+        """
+
+    @abc.abstractmethod
+    def read(
+        self,
+        uri: str,
+        offset: int = 0,
+        length: int | None = None,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+    ) -> Iterator[bytes]:
+        """Return the bytes ``[offset, offset + length)`` of the object, in chunks.
+
+        ``length=None`` reads to the end; a range running past the end is cut
+        short, and an ``offset`` at or past the end yields nothing. Errors about
+        the object itself (:class:`~glimpse.store.errors.StoreNotFound`) are
+        raised by this call, before any chunk, so a caller can still choose the
+        response status. Closing the iterator early releases the object.
+        """
+
+    @abc.abstractmethod
+    def delete(self, uri: str) -> None:
+        """Remove the object; :class:`~glimpse.store.errors.StoreNotFound` when it is missing."""
+
+    @abc.abstractmethod
+    def stat(self, uri: str) -> int:
+        """Return the size in bytes; :class:`~glimpse.store.errors.StoreNotFound` when missing."""
+
+    def local_path(self, uri: str) -> str | None:
+        """Return a filesystem path holding the object's bytes, for zero-copy sends.
+
+        ``None`` when the driver has no such path (the default).
+        """
+        return None
+
+
+def check_read_range(offset: int, length: int | None, chunk_size: int) -> None:
+    """Reject read arguments no driver can honour; shared so drivers agree."""
+    if offset < 0:
+        raise ValueError(f"offset must not be negative, got {offset}")
+    if length is not None and length < 0:
+        raise ValueError(f"length must not be negative, got {length}")
+    if chunk_size <= 0:
+        raise ValueError(f"chunk_size must be positive, got {chunk_size}")

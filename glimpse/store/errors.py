@@ -1,0 +1,42 @@
+"""Errors raised by storage drivers.
+
+They are deliberately separate from :mod:`glimpse.errors`: a driver knows what
+went wrong with the bytes, not which HTTP status that means for a given
+operation (a missing object is a 404 on download but harmless on delete). The
+service layer maps them.
+
+::
+
+    StoreError                 any failure of a store
+    ├── StoreNotFound          no data at that URI (or the URI is not this store's)
+    ├── StoreConflict          data already exists where a write would put it
+    ├── StoreFull              no space left: disk full, quota of the backend, file too large
+    ├── StoreUnavailable       the backend cannot be reached or refuses service right now
+    └── StoreUnsupported       the driver lacks an optional feature
+"""
+
+from __future__ import annotations
+
+
+class StoreError(Exception):
+    """Base of every error a storage driver raises."""
+
+
+class StoreNotFound(StoreError):
+    """There is no data at the given URI, or the URI does not belong to this store."""
+
+
+class StoreConflict(StoreError):
+    """A write would replace data that already exists; drivers never overwrite."""
+
+
+class StoreFull(StoreError):
+    """The backend has no room for the data (ENOSPC, EDQUOT, EFBIG or the remote equivalent)."""
+
+
+class StoreUnavailable(StoreError):
+    """The backend cannot serve the request now; retrying later may succeed."""
+
+
+class StoreUnsupported(StoreError):
+    """The driver does not implement an optional feature (e.g. ranged reads)."""
