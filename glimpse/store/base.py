@@ -36,7 +36,8 @@ class StoreWriter(abc.ABC):
 
     Nothing written becomes visible at the final URI before :meth:`commit`
     returns. Exactly one of :meth:`commit` or :meth:`abort` ends the write; a
-    writer is used by one thread at a time. Used as a context manager, it
+    writer is used by one thread at a time; :meth:`write` or :meth:`commit`
+    after the write ended raise ValueError. Used as a context manager, it
     aborts on exit unless it was committed.
     """
 

@@ -1,0 +1,298 @@
+"""The contract every storage driver honours, written once for all of them.
+
+The ``driver`` and ``harness`` fixtures (``conftest.py``) are parametrised over
+every driver; nothing here may depend on which one is running.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from glimpse.store import (
+    StoreConflict,
+    StoreDriver,
+    StoredObject,
+    StoreNotFound,
+)
+from tests.store.conftest import StoreHarness
+
+MiB = 1 << 20
+
+
+def store_bytes(driver: StoreDriver, image_id: str, data: bytes, piece: int = 65536) -> StoredObject:
+    writer = driver.begin_write(image_id)
+    for start in range(0, len(data), piece):
+        writer.write(data[start : start + piece])
+    return writer.commit()
+
+
+def read_all(driver: StoreDriver, uri: str, **kwargs: int | None) -> bytes:
+    chunks = list(driver.read(uri, **kwargs))  # type: ignore[arg-type]
+    assert all(chunks), "drivers never yield empty chunks"
+    return b"".join(chunks)
+
+
+def test_round_trip(harness: StoreHarness, image_id: str) -> None:
+    driver = harness.driver
+    data = os.urandom(300_001)
+
+    stored = store_bytes(driver, image_id, data, piece=7777)
+
+    assert stored.uri.startswith(driver.scheme + "://")
+    assert image_id in stored.uri
+    assert stored.size == len(data)
+    assert isinstance(stored.metadata, dict)
+    assert read_all(driver, stored.uri) == data
+    assert driver.stat(stored.uri) == len(data)
+    assert len(harness.leftovers()) == 1
+
+
+def test_zero_byte_object(driver: StoreDriver, image_id: str) -> None:
+    stored = driver.begin_write(image_id).commit()
+
+    assert stored.size == 0
+    assert driver.stat(stored.uri) == 0
+    assert list(driver.read(stored.uri)) == []
+    assert list(driver.read(stored.uri, offset=0, length=10)) == []
+
+
+def test_large_object_is_streamed(driver: StoreDriver, image_id: str) -> None:
+    written = hashlib.sha256()
+    writer = driver.begin_write(image_id)
+    for _ in range(64):
+        piece = os.urandom(MiB)
+        written.update(piece)
+        writer.write(piece)
+    stored = writer.commit()
+
+    assert stored.size == 64 * MiB
+    assert driver.stat(stored.uri) == 64 * MiB
+    read_back = hashlib.sha256()
+    largest_chunk = 0
+    for chunk in driver.read(stored.uri, chunk_size=MiB):
+        largest_chunk = max(largest_chunk, len(chunk))
+        read_back.update(chunk)
+    assert read_back.hexdigest() == written.hexdigest()
+    assert largest_chunk <= MiB
+
+
+RANGE_DATA_SIZE = 10_000
+RANGE_CHUNK = 1000
+
+
+@pytest.mark.parametrize(
+    "offset",
+    [
+        0,
+        1,
+        RANGE_CHUNK - 1,
+        RANGE_CHUNK,
+        RANGE_CHUNK + 1,
+        4321,
+        RANGE_DATA_SIZE - RANGE_CHUNK,
+        RANGE_DATA_SIZE - 2,
+        RANGE_DATA_SIZE - 1,
+        RANGE_DATA_SIZE,
+        RANGE_DATA_SIZE + 1,
+        10 * RANGE_DATA_SIZE,
+    ],
+)
+@pytest.mark.parametrize("length", [None, 0, 1, 2, 999, 1000, 1001, RANGE_DATA_SIZE, 10**9])
+def test_ranged_read(driver: StoreDriver, image_id: str, offset: int, length: int | None) -> None:
+    data = os.urandom(RANGE_DATA_SIZE)
+    stored = store_bytes(driver, image_id, data)
+    end = None if length is None else offset + length
+
+    chunks = list(driver.read(stored.uri, offset=offset, length=length, chunk_size=RANGE_CHUNK))
+
+    assert b"".join(chunks) == data[offset:end]
+    assert all(0 < len(chunk) <= RANGE_CHUNK for chunk in chunks)
+
+
+def test_last_byte(driver: StoreDriver, image_id: str) -> None:
+    stored = store_bytes(driver, image_id, b"abcdef")
+
+    assert read_all(driver, stored.uri, offset=5) == b"f"
+    assert read_all(driver, stored.uri, offset=5, length=1) == b"f"
+    assert read_all(driver, stored.uri, offset=6) == b""
+
+
+@pytest.mark.parametrize(
+    ("offset", "length", "chunk_size"), [(-1, None, 10), (0, -1, 10), (0, None, 0)]
+)
+def test_read_rejects_impossible_ranges(
+    driver: StoreDriver, image_id: str, offset: int, length: int | None, chunk_size: int
+) -> None:
+    stored = store_bytes(driver, image_id, b"data")
+
+    with pytest.raises(ValueError):
+        driver.read(stored.uri, offset=offset, length=length, chunk_size=chunk_size)
+
+
+def test_read_stopped_early_can_be_closed(driver: StoreDriver, image_id: str) -> None:
+    stored = store_bytes(driver, image_id, os.urandom(10_000))
+
+    chunks = driver.read(stored.uri, chunk_size=1000)
+    assert len(next(chunks)) == 1000
+    close = getattr(chunks, "close", None)
+    if close is not None:
+        close()
+    # A closed read does not hold the object: it can still be deleted.
+    driver.delete(stored.uri)
+
+
+def test_missing_object_raises_before_iteration(driver: StoreDriver, image_id: str) -> None:
+    stored = store_bytes(driver, image_id, b"x")
+    missing = stored.uri.replace(image_id, str(uuid.uuid4()))
+
+    # Raised by read() itself, not by the first next(): callers pick the
+    # response status before sending anything.
+    with pytest.raises(StoreNotFound):
+        driver.read(missing)
+    with pytest.raises(StoreNotFound):
+        driver.stat(missing)
+    with pytest.raises(StoreNotFound):
+        driver.delete(missing)
+
+
+def test_delete(harness: StoreHarness, image_id: str) -> None:
+    driver = harness.driver
+    stored = store_bytes(driver, image_id, b"to be deleted")
+
+    driver.delete(stored.uri)
+
+    assert harness.leftovers() == []
+    with pytest.raises(StoreNotFound):
+        driver.stat(stored.uri)
+    with pytest.raises(StoreNotFound):
+        driver.read(stored.uri)
+    with pytest.raises(StoreNotFound):
+        driver.delete(stored.uri)
+
+
+def test_abort_leaves_nothing(harness: StoreHarness, image_id: str) -> None:
+    writer = harness.driver.begin_write(image_id)
+
+    writer.abort()
+
+    assert harness.leftovers() == []
+
+
+def test_abort_after_partial_write_leaves_nothing(harness: StoreHarness, image_id: str) -> None:
+    writer = harness.driver.begin_write(image_id)
+    for _ in range(3):
+        writer.write(os.urandom(MiB))
+
+    writer.abort()
+    writer.abort()  # idempotent
+
+    assert harness.leftovers() == []
+    # Nothing of the aborted write blocks a new one for the same image.
+    stored = store_bytes(harness.driver, image_id, b"second try")
+    assert read_all(harness.driver, stored.uri) == b"second try"
+
+
+def test_abort_after_commit_keeps_the_data(driver: StoreDriver, image_id: str) -> None:
+    writer = driver.begin_write(image_id)
+    writer.write(b"kept")
+    stored = writer.commit()
+
+    writer.abort()
+
+    assert read_all(driver, stored.uri) == b"kept"
+
+
+def test_writer_cannot_be_used_after_it_ended(driver: StoreDriver, image_id: str) -> None:
+    committed = driver.begin_write(image_id)
+    committed.commit()
+    aborted = driver.begin_write(str(uuid.uuid4()))
+    aborted.abort()
+
+    for writer in (committed, aborted):
+        with pytest.raises(ValueError):
+            writer.write(b"late")
+        with pytest.raises(ValueError):
+            writer.commit()
+
+
+def test_context_manager_aborts_on_error(harness: StoreHarness, image_id: str) -> None:
+    with pytest.raises(RuntimeError), harness.driver.begin_write(image_id) as writer:
+        writer.write(b"partial")
+        raise RuntimeError("client went away")
+
+    assert harness.leftovers() == []
+
+
+def test_context_manager_keeps_committed_data(driver: StoreDriver, image_id: str) -> None:
+    with driver.begin_write(image_id) as writer:
+        writer.write(b"whole")
+        stored = writer.commit()
+
+    assert read_all(driver, stored.uri) == b"whole"
+
+
+def test_existing_data_is_never_overwritten(harness: StoreHarness, image_id: str) -> None:
+    driver = harness.driver
+    stored = store_bytes(driver, image_id, b"original")
+
+    with pytest.raises(StoreConflict):
+        store_bytes(driver, image_id, b"replacement")
+
+    assert read_all(driver, stored.uri) == b"original"
+    assert len(harness.leftovers()) == 1
+
+
+def test_racing_writers_of_one_image_first_commit_wins(
+    harness: StoreHarness, image_id: str
+) -> None:
+    driver = harness.driver
+    first = driver.begin_write(image_id)
+    second = driver.begin_write(image_id)
+    first.write(b"first")
+    second.write(b"second")
+
+    stored = first.commit()
+    with pytest.raises(StoreConflict):
+        second.commit()
+
+    assert read_all(driver, stored.uri) == b"first"
+    assert len(harness.leftovers()) == 1
+
+
+def test_concurrent_writers_of_different_images(harness: StoreHarness) -> None:
+    driver = harness.driver
+    images = {str(uuid.uuid4()): os.urandom(1_000_000 + n) for n in range(8)}
+    # All writers start before any finishes, so their writes interleave.
+    started = threading.Barrier(len(images))
+
+    def upload(image_id: str) -> StoredObject:
+        writer = driver.begin_write(image_id)
+        started.wait()
+        data = images[image_id]
+        for start in range(0, len(data), 50_000):
+            writer.write(data[start : start + 50_000])
+        return writer.commit()
+
+    with ThreadPoolExecutor(len(images)) as pool:
+        stored = dict(zip(images, pool.map(upload, images), strict=True))
+
+    for image_id, data in images.items():
+        assert read_all(driver, stored[image_id].uri) == data
+        assert stored[image_id].size == len(data)
+    assert len(harness.leftovers()) == len(images)
+
+
+def test_local_path_is_absent_or_holds_the_bytes(driver: StoreDriver, image_id: str) -> None:
+    stored = store_bytes(driver, image_id, b"zero-copy")
+
+    path = driver.local_path(stored.uri)
+
+    if path is not None:
+        with open(path, "rb") as file:
+            assert file.read() == b"zero-copy"
