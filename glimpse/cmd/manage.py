@@ -66,8 +66,10 @@ def _add_subcommands(subparsers: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
-    if args and args[0] in _LEGACY:
-        args = ["db", _LEGACY[args[0]], *args[1:]]
+    for i, arg in enumerate(args):
+        if arg in _LEGACY:
+            args = [*args[:i], "db", _LEGACY[arg], *args[i + 1 :]]
+            break
     conf = cfg.ConfigOpts()
     config.register(conf)
     conf.register_cli_opt(

@@ -16,8 +16,8 @@ import pytest
 
 from glimpse.store import (
     StoreConflict,
-    StoreDriver,
     StoredObject,
+    StoreDriver,
     StoreNotFound,
 )
 from tests.store.conftest import StoreHarness
@@ -25,7 +25,9 @@ from tests.store.conftest import StoreHarness
 MiB = 1 << 20
 
 
-def store_bytes(driver: StoreDriver, image_id: str, data: bytes, piece: int = 65536) -> StoredObject:
+def store_bytes(
+    driver: StoreDriver, image_id: str, data: bytes, piece: int = 65536
+) -> StoredObject:
     writer = driver.begin_write(image_id)
     for start in range(0, len(data), piece):
         writer.write(data[start : start + piece])
