@@ -278,7 +278,7 @@ async def iter_store(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     read_ahead: int = DEFAULT_READ_AHEAD,
     executor: Executor | None = None,
-) -> AsyncIterator[bytes]:
+) -> StoreStream:
     """Open a ranged read of ``uri`` and return an async iterator of its chunks.
 
     A coroutine returning the iterator, not an async generator, so that
@@ -290,46 +290,104 @@ async def iter_store(
 
     The driver runs in ``executor`` (default: the loop's), one call at a time
     per stream, keeping up to ``read_ahead`` chunks ready so disk or network
-    reads overlap with sending. Leaving the iteration early (``aclose()``,
-    cancellation) closes the driver's iterator once any read in progress ends.
+    reads overlap with sending.
     """
     if read_ahead <= 0:
         raise ValueError("read_ahead must be positive")
     loop = asyncio.get_running_loop()
-    source = await loop.run_in_executor(
+    opening = loop.run_in_executor(
         executor, functools.partial(driver.read, uri, offset, length, chunk_size)
     )
-    return _read_ahead(_ThreadedSource(source), read_ahead, executor)
+    try:
+        # Shielded so that, if we are cancelled, the read still gets opened
+        # and can then be closed instead of being left to the GC.
+        chunks = await asyncio.shield(opening)
+    except asyncio.CancelledError:
+        opening.add_done_callback(_close_abandoned_read)
+        raise
+    return StoreStream(_ThreadedSource(chunks), read_ahead, executor)
+
+
+def _close_abandoned_read(opening: asyncio.Future[Iterator[bytes]]) -> None:
+    if not opening.cancelled() and opening.exception() is None:
+        _ThreadedSource(opening.result()).close()
+
+
+class StoreStream(AsyncIterator[bytes]):
+    """The chunks of a store read, fetched ahead in worker threads.
+
+    Stopping early (:meth:`aclose`, a cancellation while waiting for a chunk,
+    or dropping the last reference) closes the driver's read once any call in
+    progress in a thread returns.
+    """
+
+    def __init__(self, source: _ThreadedSource, read_ahead: int, executor: Executor | None) -> None:
+        self._source = source
+        self._executor = executor
+        self._ready: asyncio.Queue[bytes | Exception | None] = asyncio.Queue(read_ahead)
+        self._producer: asyncio.Task[None] | None = None
+        self._finished = False
+
+    async def __anext__(self) -> bytes:
+        if self._finished:
+            raise StopAsyncIteration
+        if self._producer is None:
+            # Started on first use so that a stream opened but never read
+            # costs no thread time.
+            self._producer = asyncio.create_task(
+                _read_ahead(self._source, self._ready, self._executor)
+            )
+        try:
+            item = await self._ready.get()
+        except BaseException:
+            self._finish()
+            raise
+        if item is None:
+            self._finish()
+            raise StopAsyncIteration
+        if isinstance(item, Exception):
+            self._finish()
+            raise item
+        return item
+
+    async def aclose(self) -> None:
+        """Stop reading and release the driver's read."""
+        self._finish()
+
+    def _finish(self) -> None:
+        self._finished = True
+        if self._producer is not None:
+            self._producer.cancel()
+        self._source.close()
+
+    def __del__(self) -> None:
+        # Dropped unfinished, e.g. by a consumer cancelled between chunks.
+        if getattr(self, "_finished", True):
+            return
+        self._source.close()
+        producer = self._producer
+        if producer is not None and not producer.done():
+            # May run in any thread; a closed loop has nothing left to cancel.
+            with contextlib.suppress(RuntimeError):
+                producer.get_loop().call_soon_threadsafe(producer.cancel)
 
 
 async def _read_ahead(
-    source: _ThreadedSource, read_ahead: int, executor: Executor | None
-) -> AsyncIterator[bytes]:
+    source: _ThreadedSource,
+    ready: asyncio.Queue[bytes | Exception | None],
+    executor: Executor | None,
+) -> None:
+    # A free function, not a StoreStream method, so the running task holds no
+    # reference to the stream and a dropped stream can be collected.
     loop = asyncio.get_running_loop()
-    ready: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(read_ahead)
-
-    async def produce() -> None:
-        try:
-            while True:
-                chunk = await loop.run_in_executor(executor, source.pull)
-                await ready.put(chunk)
-                if chunk is None:
-                    return
-        except Exception as exc:
-            await ready.put(exc)
-
-    producer = asyncio.create_task(produce())
     try:
         while True:
-            item = await ready.get()
-            if item is None:
+            chunk = await loop.run_in_executor(executor, source.pull)
+            await ready.put(chunk)
+            if chunk is None:
                 return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        producer.cancel()
-        source.close()
+    except Exception as exc:
+        await ready.put(exc)
 
 
 class _ThreadedSource:

@@ -12,6 +12,7 @@ service layer maps them.
     ├── StoreConflict          data already exists where a write would put it
     ├── StoreFull              no space left: disk full, quota of the backend, file too large
     ├── StoreUnavailable       the backend cannot be reached or refuses service right now
+    ├── StoreAuthError         the backend rejected the store's credentials or permissions
     └── StoreUnsupported       the driver lacks an optional feature
 """
 
@@ -36,6 +37,14 @@ class StoreFull(StoreError):
 
 class StoreUnavailable(StoreError):
     """The backend cannot serve the request now; retrying later may succeed."""
+
+
+class StoreAuthError(StoreError):
+    """The backend refused the store's credentials (401) or their rights (403).
+
+    Not a :class:`StoreUnavailable`: retrying cannot help until an operator
+    fixes the store's configuration or the backend's accounts.
+    """
 
 
 class StoreUnsupported(StoreError):

@@ -392,7 +392,12 @@ async def test_a_stalled_store_holds_back_the_body() -> None:
     assert body.consumed <= 6 * BLOCK + 64 * KiB
 
     task.cancel()
-    gate.set()  # the stalled write returns; the abort runs right after it
+    await asyncio.sleep(0.05)
+    # The pipeline does not return while its write thread could still touch
+    # the writer: the abort is queued behind the stalled write.
+    assert not task.done()
+    assert writer.events == []
+    gate.set()
     with pytest.raises(asyncio.CancelledError):
         await task
     assert writer.events == ["abort"]
@@ -418,7 +423,15 @@ async def collect(chunks: AsyncIterator[bytes]) -> bytes:
 
 @pytest.mark.parametrize(
     ("offset", "length"),
-    [(0, None), (0, 1), (1, None), (999_999, None), (999_999, 5), (1_000_000, None), (12345, 100_000)],
+    [
+        (0, None),
+        (0, 1),
+        (1, None),
+        (999_999, None),
+        (999_999, 5),
+        (1_000_000, None),
+        (12345, 100_000),
+    ],
 )
 async def test_iter_store_streams_a_range(
     store: FilesystemStore, offset: int, length: int | None
@@ -447,7 +460,7 @@ async def test_iter_store_releases_the_file_when_stopped_early(store: Filesystem
 
     body = await iter_store(store, stored.uri, chunk_size=64 * KiB)
     assert len(await anext(body)) == 64 * KiB
-    await body.aclose()  # type: ignore[attr-defined]
+    await body.aclose()
 
     for _ in range(200):
         if len(os.listdir("/proc/self/fd")) == open_before:
@@ -503,14 +516,14 @@ async def test_iter_store_reads_ahead_a_bounded_number_of_chunks() -> None:
 
     # 3 queued, 1 handed out, at most 1 more held by the reading thread.
     assert driver.pulled <= 5
-    await body.aclose()  # type: ignore[attr-defined]
+    await body.aclose()
     assert await asyncio.to_thread(driver.closed.wait, 2)
 
 
 async def test_iter_store_cancelled_while_waiting_for_a_chunk_closes_the_read() -> None:
     driver = EndlessDriver(delay=0.2)
     body = await iter_store(driver, "endless://x", chunk_size=KiB)
-    task = asyncio.create_task(anext(body))  # type: ignore[arg-type]
+    task = asyncio.create_task(anext(body))
     await asyncio.sleep(0.05)
 
     task.cancel()
@@ -538,6 +551,23 @@ async def test_iter_store_dropped_by_a_cancelled_consumer_closes_the_read() -> N
     # Async generators abandoned mid-iteration are closed by the event
     # loop's finaliser once unreferenced, as asyncio does for any of them.
     assert await asyncio.to_thread(driver.closed.wait, 2)
+
+
+async def test_iter_store_closed_before_reading_releases_the_file(
+    store: FilesystemStore,
+) -> None:
+    writer = new_writer(store)
+    writer.write(b"never read")
+    stored = writer.commit()
+    open_before = len(os.listdir("/proc/self/fd"))
+
+    body = await iter_store(store, stored.uri)
+    assert len(os.listdir("/proc/self/fd")) == open_before + 1
+    await body.aclose()
+
+    assert len(os.listdir("/proc/self/fd")) == open_before
+    with pytest.raises(StopAsyncIteration):
+        await anext(body)
 
 
 async def test_iter_store_passes_on_errors_after_the_chunks_before_them() -> None:

@@ -217,15 +217,15 @@ def _age(path: str, seconds: float) -> None:
 
 def test_stale_temporaries_of_a_killed_writer_are_cleaned_up(store: FilesystemStore) -> None:
     crashed_id, committed_id, active_id = (str(uuid.uuid4()) for _ in range(3))
-    child = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-c", _KILLED_WRITER, store.datadir, crashed_id],
         stdout=subprocess.PIPE,
         text=True,
-    )
-    assert child.stdout is not None
-    assert child.stdout.readline() == "written\n"
-    child.send_signal(signal.SIGKILL)
-    child.wait()
+    ) as child:
+        assert child.stdout is not None
+        assert child.stdout.readline() == "written\n"
+        child.send_signal(signal.SIGKILL)
+    assert child.returncode == -signal.SIGKILL
     (crashed_temporary,) = os.listdir(store.datadir)
     old_committed = store.begin_write(committed_id).commit()
     active = store.begin_write(active_id)

@@ -1,0 +1,729 @@
+"""The Swift store: image data as objects in one container of an OpenStack Swift account.
+
+Locations use glance_store's form, so rows written by Glance keep working::
+
+    swift+https://<user>:<key>@<auth host>[:<port>]/<auth path>/<container>/<image_id>
+
+``swift+http`` when the auth address is plain HTTP; ``swift://`` (read only)
+means HTTPS. User and key are percent-quoted (RFC 1738) so keys holding ``:``,
+``@``, ``/`` or ``%`` survive the round trip (Launchpad bug 1695299). Those
+URIs carry a secret: show people :func:`public_uri` instead.
+
+Authentication is Swift's v1 protocol (tempauth, swauth) or Keystone v3
+(``user`` given as ``project:user``, as Glance does).
+
+The size of an upload is unknown when it starts, so the writer buffers one
+segment (``large_object_chunk_size`` bytes, in memory then on disk). An image
+that ends within that buffer and within ``large_object_size`` is stored with
+one PUT; anything larger becomes a Static Large Object: the full buffers go up
+as segments named ``<image_id>/<writer token>/<index>`` in the same container,
+then a manifest is PUT under the image id. Both final PUTs carry
+``If-None-Match: *`` so data of an image is never overwritten.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import secrets
+import tempfile
+from collections.abc import Iterator
+from typing import IO, Any
+from urllib.parse import quote, unquote
+
+import requests
+import swiftclient
+from keystoneauth1 import exceptions as keystone_errors
+from keystoneauth1 import session as keystone_session
+from keystoneauth1.identity import v3 as keystone_v3
+from oslo_config import cfg
+from swiftclient.exceptions import ClientException
+
+from glimpse.store.base import (
+    DEFAULT_CHUNK_SIZE,
+    StoredObject,
+    StoreDriver,
+    StoreWriter,
+    check_read_range,
+)
+from glimpse.store.errors import (
+    StoreAuthError,
+    StoreConflict,
+    StoreError,
+    StoreFull,
+    StoreNotFound,
+    StoreUnavailable,
+)
+
+_LOG = logging.getLogger(__name__)
+
+MiB = 1 << 20
+DEFAULT_CONTAINER = "glance"
+#: Glance's defaults, in bytes (its options count MiB).
+DEFAULT_LARGE_OBJECT_SIZE = 5120 * MiB
+DEFAULT_LARGE_OBJECT_CHUNK_SIZE = 200 * MiB
+# A segment buffer stays in memory up to this size, then spills to a file.
+_BUFFER_IN_MEMORY = 4 * MiB
+
+_SCHEMES = ("swift", "swift+http", "swift+https")
+_V1 = ("1", "1.0")
+_V3 = ("3", "3.0")
+
+
+def options() -> list[cfg.Opt]:
+    """The store's options, with Glance's names; sizes count MiB as in Glance."""
+    return [
+        cfg.StrOpt(
+            "swift_store_auth_address",
+            help="The address where the Swift authentication service is listening "
+            "(e.g. http://swift.example.com:8080/auth/v1.0 or https://keystone:5000/v3).",
+        ),
+        cfg.StrOpt(
+            "swift_store_user",
+            help="The user to authenticate against the Swift authentication service; "
+            "'account:user' for tempauth, 'project:user' for Keystone.",
+        ),
+        cfg.StrOpt(
+            "swift_store_key",
+            secret=True,
+            help="Auth key for the user authenticating against the Swift authentication "
+            "service.",
+        ),
+        cfg.StrOpt(
+            "swift_store_auth_version",
+            default="3",
+            choices=["1", "3"],
+            help="Version of the authentication service to use. Valid versions are 3 for "
+            "Keystone and 1 for swauth and tempauth (Keystone v2 no longer exists).",
+        ),
+        cfg.StrOpt(
+            "swift_store_user_domain_id",
+            default="default",
+            help="Keystone v3 only: the domain of swift_store_user, by id.",
+        ),
+        cfg.StrOpt(
+            "swift_store_user_domain_name",
+            help="Keystone v3 only: the domain of swift_store_user, by name; "
+            "overrides swift_store_user_domain_id.",
+        ),
+        cfg.StrOpt(
+            "swift_store_project_domain_id",
+            default="default",
+            help="Keystone v3 only: the domain of the project, by id.",
+        ),
+        cfg.StrOpt(
+            "swift_store_project_domain_name",
+            help="Keystone v3 only: the domain of the project, by name; "
+            "overrides swift_store_project_domain_id.",
+        ),
+        cfg.StrOpt(
+            "swift_store_region",
+            help="The region of the swift endpoint to be used for single tenant. This "
+            "setting is only necessary if the tenant has multiple swift endpoints.",
+        ),
+        cfg.StrOpt(
+            "swift_store_endpoint_type",
+            default="publicURL",
+            help="A string giving the endpoint type of the swift service to use "
+            "(publicURL, adminURL or internalURL). Only used with Keystone.",
+        ),
+        cfg.StrOpt(
+            "swift_store_service_type",
+            default="object-store",
+            help="A string giving the service type of the swift service to use. Only used "
+            "with Keystone.",
+        ),
+        cfg.BoolOpt(
+            "swift_store_auth_insecure",
+            default=False,
+            help="If True, swiftclient won't check for a valid SSL certificate when "
+            "authenticating.",
+        ),
+        cfg.StrOpt(
+            "swift_store_cacert",
+            help="A string giving the CA certificate file to use in SSL connections for "
+            "verifying certs.",
+        ),
+        cfg.StrOpt(
+            "swift_store_container",
+            default=DEFAULT_CONTAINER,
+            help="Container within the account that the account should use for storing "
+            "images in Swift.",
+        ),
+        cfg.IntOpt(
+            "swift_store_large_object_size",
+            default=DEFAULT_LARGE_OBJECT_SIZE // MiB,
+            min=1,
+            help="The size, in MB, that Glance will start chunking image files and do a "
+            "large object manifest in Swift.",
+        ),
+        cfg.IntOpt(
+            "swift_store_large_object_chunk_size",
+            default=DEFAULT_LARGE_OBJECT_CHUNK_SIZE // MiB,
+            min=1,
+            help="The amount of data written to a temporary disk buffer during the process "
+            "of chunking the image file.",
+        ),
+        cfg.BoolOpt(
+            "swift_store_create_container_on_put",
+            default=False,
+            help="A boolean value that determines if we create the container if it does "
+            "not exist.",
+        ),
+        cfg.StrOpt(
+            "swift_upload_buffer_dir",
+            help="Directory to buffer image segments before upload to Swift. Defaults to "
+            "the system's temporary directory.",
+        ),
+    ]
+
+
+@dataclasses.dataclass(frozen=True)
+class SwiftLocation:
+    """The parts of a Swift location URI, unquoted."""
+
+    scheme: str
+    #: Full URL of the authentication service, ``http://`` or ``https://``.
+    auth_address: str
+    container: str
+    obj: str
+    user: str | None = None
+    key: str | None = dataclasses.field(default=None, repr=False)
+
+    def uri(self, *, credentials: bool = True) -> str:
+        """Render the location; ``credentials=False`` leaves out user and key."""
+        address = self.auth_address.split("://", 1)[-1].strip("/")
+        userinfo = ""
+        if credentials and self.user is not None:
+            userinfo = f"{quote(self.user, safe='')}:{quote(self.key or '', safe='')}@"
+        container, obj = quote(self.container, safe=""), quote(self.obj, safe="")
+        return f"{self.scheme}://{userinfo}{address}/{container}/{obj}"
+
+
+def parse_location(uri: str) -> SwiftLocation:
+    """Split a ``swift[+http|+https]://`` URI; ValueError when it is not one.
+
+    Credentials are split at the last ``:`` before the last ``@`` and only
+    then unquoted, so a quoted ``:`` or ``@`` in a key stays part of the key,
+    and Glance's older unquoted ``account:user:key@`` form still parses.
+    """
+    scheme, separator, rest = uri.partition("://")
+    if not separator or scheme not in _SCHEMES or "://" in rest:
+        raise ValueError(f"not a Swift location (scheme {scheme!r})")
+    userinfo, at, address = rest.rpartition("@")
+    user = key = None
+    if at:
+        quoted_user, colon, quoted_key = userinfo.rpartition(":")
+        if not colon or not quoted_user:
+            raise ValueError("credentials of a Swift location must be user:key")
+        user, key = unquote(quoted_user), unquote(quoted_key)
+    parts = address.rsplit("/", 2)
+    if len(parts) != 3 or not all(parts):
+        raise ValueError("a Swift location ends in <auth address>/<container>/<object>")
+    auth, container, obj = parts
+    auth_scheme = "http" if scheme == "swift+http" else "https"
+    return SwiftLocation(
+        scheme=scheme,
+        auth_address=f"{auth_scheme}://{auth}",
+        container=unquote(container),
+        obj=unquote(obj),
+        user=user,
+        key=key,
+    )
+
+
+def public_uri(uri: str) -> str:
+    """``uri`` without its credentials, for logs, API responses and error messages."""
+    try:
+        return parse_location(uri).uri(credentials=False)
+    except ValueError:
+        scheme, separator, rest = uri.partition("://")
+        return f"{scheme}{separator}{rest.rpartition('@')[2]}"
+
+
+def _store_error(exc: Exception, action: str) -> StoreError:
+    """Translate what swiftclient, keystoneauth or requests raised into the store's errors."""
+    message = f"Swift could not {action}: {exc}"
+    if isinstance(exc, ClientException):
+        status = exc.http_status
+        if status in (401, 403):
+            return StoreAuthError(message)
+        if status in (404, 410):
+            return StoreNotFound(message)
+        if status == 412:
+            return StoreConflict(message)
+        if status in (413, 507):
+            return StoreFull(message)
+        if status in (408, 429, 498, 499) or (status is not None and status >= 500):
+            return StoreUnavailable(message)
+        return StoreError(message)
+    if isinstance(exc, keystone_errors.Unauthorized | keystone_errors.Forbidden):
+        return StoreAuthError(message)
+    if isinstance(
+        exc,
+        keystone_errors.ConnectionError
+        | keystone_errors.ServiceUnavailable
+        | requests.RequestException
+        | OSError,
+    ):
+        return StoreUnavailable(message)
+    return StoreError(message)
+
+
+_BACKEND_ERRORS = (ClientException, keystone_errors.ClientException, requests.RequestException, OSError)
+
+
+class SwiftStore(StoreDriver):
+    """Stores each image as an object ``<container>/<image_id>`` of one Swift account.
+
+    Locations of other users at the same auth address (Glance wrote the
+    credentials into every location) are served with the credentials the URI
+    carries; locations of the store's own user always use the configured key,
+    so rotating it does not strand existing images. Locations at another auth
+    address belong to another store and are treated as missing.
+
+    Thread-safe: each operation borrows a swiftclient connection from a small
+    pool, since one connection cannot serve two requests at once.
+    """
+
+    read_only = False
+
+    def __init__(
+        self,
+        auth_address: str,
+        user: str,
+        key: str,
+        container: str = DEFAULT_CONTAINER,
+        *,
+        auth_version: str = "3",
+        large_object_size: int = DEFAULT_LARGE_OBJECT_SIZE,
+        large_object_chunk_size: int = DEFAULT_LARGE_OBJECT_CHUNK_SIZE,
+        create_container_on_put: bool = False,
+        user_domain_id: str | None = "default",
+        user_domain_name: str | None = None,
+        project_domain_id: str | None = "default",
+        project_domain_name: str | None = None,
+        region: str | None = None,
+        endpoint_type: str = "publicURL",
+        service_type: str = "object-store",
+        insecure: bool = False,
+        cacert: str | None = None,
+        buffer_dir: str | None = None,
+        timeout: float = 60.0,
+        retries: int = 5,
+        store_id: str = "swift",
+    ) -> None:
+        """Sizes are in bytes (Glance's options count MiB).
+
+        ``large_object_chunk_size`` must be at least the cluster's SLO
+        ``min_segment_size`` (1 MiB by default) or large uploads fail at
+        commit. ``retries`` are swiftclient's, with backoff from 1 s.
+        """
+        if not auth_address.startswith(("http://", "https://")):
+            raise ValueError(f"auth_address must be an http(s) URL, got {auth_address!r}")
+        if auth_version not in _V1 + _V3:
+            raise ValueError(
+                f"auth_version must be 1 (tempauth/swauth) or 3 (Keystone), got {auth_version!r}"
+            )
+        if auth_version in _V3 and ":" not in user:
+            raise ValueError("with Keystone, user is given as 'project:user'")
+        if not container or "/" in container:
+            raise ValueError(f"invalid container name {container!r}")
+        if large_object_chunk_size <= 0 or large_object_size < 0:
+            raise ValueError("large object sizes must be positive")
+        self.auth_address = auth_address.rstrip("/")
+        self.user = user
+        self._key = key
+        self.container = container
+        self.auth_version = auth_version
+        self.large_object_size = large_object_size
+        self.large_object_chunk_size = large_object_chunk_size
+        self.create_container_on_put = create_container_on_put
+        self.buffer_dir = buffer_dir
+        self.store_id = store_id
+        self.scheme = "swift+http" if auth_address.startswith("http://") else "swift+https"
+        self._keystone = {
+            "user_domain_id": user_domain_id,
+            "user_domain_name": user_domain_name,
+            "project_domain_id": project_domain_id,
+            "project_domain_name": project_domain_name,
+        }
+        self._os_options = {
+            "region_name": region,
+            "endpoint_type": endpoint_type,
+            "service_type": service_type,
+        }
+        self._insecure = insecure
+        self._cacert = cacert
+        self._timeout = timeout
+        self._retries = retries
+        # One Keystone session for the store's own user: it caches the token
+        # for every pooled connection.
+        self._session = self._keystone_session(user, key) if auth_version in _V3 else None
+        self._idle: list[swiftclient.Connection] = []
+
+    def __repr__(self) -> str:
+        return (
+            f"SwiftStore({self.auth_address!r}, user={self.user!r}, "
+            f"container={self.container!r}, store_id={self.store_id!r})"
+        )
+
+    def uri_for(self, image_id: str) -> str:
+        """The location URI, with credentials, the data of ``image_id`` gets in this store."""
+        return self._own_location(image_id).uri()
+
+    def public_uri(self, uri: str) -> str:
+        """``uri`` without credentials; see :func:`public_uri`."""
+        return public_uri(uri)
+
+    def begin_write(self, image_id: str) -> StoreWriter:
+        location = self._own_location(image_id)
+        # Checked here as well as at commit so a conflicting upload fails
+        # before the client has sent its body.
+        with self._connection() as connection:
+            try:
+                connection.head_object(self.container, image_id)
+            except ClientException as exc:
+                if exc.http_status != 404:
+                    raise _store_error(exc, f"check {location.uri(credentials=False)}") from exc
+            except _BACKEND_ERRORS as exc:
+                raise _store_error(exc, f"check {location.uri(credentials=False)}") from exc
+            else:
+                raise StoreConflict(f"Image data already exists at {location.uri(credentials=False)}")
+        return _SwiftWriter(self, location)
+
+    def read(
+        self,
+        uri: str,
+        offset: int = 0,
+        length: int | None = None,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+    ) -> Iterator[bytes]:
+        check_read_range(offset, length, chunk_size)
+        location = self._location(uri)
+        if length == 0:
+            self.stat(uri)  # still report a missing object
+            return iter(())
+        headers = {}
+        if offset or length is not None:
+            last = "" if length is None else str(offset + length - 1)
+            headers["Range"] = f"bytes={offset}-{last}"
+        connection, release = self._borrow(location)
+        try:
+            _, body = connection.get_object(
+                location.container, location.obj, resp_chunk_size=chunk_size, headers=headers
+            )
+        except BaseException as exc:
+            release()
+            if isinstance(exc, ClientException) and exc.http_status == 416:
+                return iter(())  # the object exists; the range starts at or past its end
+            if isinstance(exc, _BACKEND_ERRORS):
+                raise _store_error(exc, f"read {location.uri(credentials=False)}") from exc
+            raise
+        return _SwiftChunks(body, release, location.uri(credentials=False))
+
+    def delete(self, uri: str) -> None:
+        location = self._location(uri)
+        public = location.uri(credentials=False)
+        segments: list[tuple[str, str]] = []
+        with self._connection(location) as connection:
+            try:
+                headers = connection.head_object(location.container, location.obj)
+                if headers.get("x-static-large-object", "").lower() == "true":
+                    _, manifest = connection.get_object(
+                        location.container, location.obj, query_string="multipart-manifest=get"
+                    )
+                    for entry in json.loads(manifest):
+                        container, _, name = entry["name"].lstrip("/").partition("/")
+                        segments.append((container, name))
+                # The manifest goes first: from then on the image is gone,
+                # whatever happens to its segments.
+                connection.delete_object(location.container, location.obj)
+            except _BACKEND_ERRORS as exc:
+                raise _store_error(exc, f"delete {public}") from exc
+            for container, name in segments:
+                self._delete_quietly(connection, container, name)
+
+    def stat(self, uri: str) -> int:
+        location = self._location(uri)
+        with self._connection(location) as connection:
+            try:
+                headers = connection.head_object(location.container, location.obj)
+            except _BACKEND_ERRORS as exc:
+                raise _store_error(exc, f"stat {location.uri(credentials=False)}") from exc
+        return int(headers["content-length"])
+
+    # --- locations -----------------------------------------------------------
+
+    def _own_location(self, image_id: str) -> SwiftLocation:
+        # The id is the last path segment of the URI: it cannot hold a slash.
+        if not image_id or "/" in image_id:
+            raise ValueError(f"Image id {image_id!r} cannot be used as a Swift object name")
+        return SwiftLocation(
+            scheme=self.scheme,
+            auth_address=self.auth_address,
+            container=self.container,
+            obj=image_id,
+            user=self.user,
+            key=self._key,
+        )
+
+    def _location(self, uri: str) -> SwiftLocation:
+        try:
+            location = parse_location(uri)
+        except ValueError as exc:
+            raise StoreNotFound(f"{public_uri(uri)!r} is not a Swift location: {exc}") from None
+        if location.auth_address.rstrip("/") != self.auth_address:
+            raise StoreNotFound(
+                f"{location.uri(credentials=False)!r} is not a location of this Swift store"
+            )
+        return location
+
+    # --- connections ---------------------------------------------------------
+
+    def _keystone_session(self, user: str, key: str) -> keystone_session.Session:
+        project, _, username = user.partition(":")
+        auth = keystone_v3.Password(
+            auth_url=self.auth_address,
+            username=username,
+            password=key,
+            project_name=project,
+            **{name: value for name, value in self._keystone.items() if value is not None},
+        )
+        verify: bool | str = self._cacert or not self._insecure
+        return keystone_session.Session(auth=auth, verify=verify, timeout=self._timeout)
+
+    def _new_connection(self, user: str, key: str) -> swiftclient.Connection:
+        common: dict[str, Any] = {
+            "retries": self._retries,
+            "timeout": self._timeout,
+            "cacert": self._cacert,
+            "insecure": self._insecure,
+        }
+        if self.auth_version in _V1:
+            return swiftclient.Connection(
+                authurl=self.auth_address, user=user, key=key, auth_version="1", **common
+            )
+        session = self._session if user == self.user else self._keystone_session(user, key)
+        return swiftclient.Connection(
+            session=session, os_options=dict(self._os_options), auth_version="3", **common
+        )
+
+    def _borrow(self, location: SwiftLocation | None = None) -> tuple[swiftclient.Connection, Any]:
+        """A connection for ``location`` and the function that gives it back."""
+        if location is not None and location.user not in (None, self.user):
+            foreign = self._new_connection(location.user, location.key or "")
+            return foreign, foreign.close
+        try:
+            connection = self._idle.pop()
+        except IndexError:
+            connection = self._new_connection(self.user, self._key)
+        return connection, lambda: self._idle.append(connection)
+
+    @contextlib.contextmanager
+    def _connection(self, location: SwiftLocation | None = None) -> Iterator[swiftclient.Connection]:
+        connection, release = self._borrow(location)
+        try:
+            yield connection
+        finally:
+            release()
+
+    # --- helpers of the writer ------------------------------------------------
+
+    def _put(
+        self,
+        name: str,
+        contents: IO[bytes] | bytes,
+        length: int,
+        headers: dict[str, str] | None = None,
+        query_string: str | None = None,
+    ) -> str:
+        """PUT one object into the store's container; return Swift's etag."""
+        with self._connection() as connection:
+            for attempt in (1, 2):
+                if not isinstance(contents, bytes):
+                    contents.seek(0)
+                try:
+                    etag: str = connection.put_object(
+                        self.container,
+                        name,
+                        contents,
+                        content_length=length,
+                        headers=headers,
+                        query_string=query_string,
+                    )
+                    return etag
+                except ClientException as exc:
+                    # Swift answers 404 to a PUT into a missing container.
+                    if exc.http_status == 404 and attempt == 1 and self.create_container_on_put:
+                        self._create_container(connection)
+                        continue
+                    if exc.http_status == 404:
+                        raise StoreUnavailable(
+                            f"The container {self.container!r} does not exist in Swift; create "
+                            "it or set swift_store_create_container_on_put"
+                        ) from exc
+                    raise _store_error(exc, f"write {self.container}/{name}") from exc
+                except _BACKEND_ERRORS as exc:
+                    raise _store_error(exc, f"write {self.container}/{name}") from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _create_container(self, connection: swiftclient.Connection) -> None:
+        try:
+            connection.put_container(self.container)
+        except _BACKEND_ERRORS as exc:
+            raise _store_error(exc, f"create the container {self.container!r}") from exc
+
+    def _delete_segment(self, name: str) -> None:
+        with self._connection() as connection:
+            self._delete_quietly(connection, self.container, name)
+
+    @staticmethod
+    def _delete_quietly(connection: swiftclient.Connection, container: str, name: str) -> None:
+        # Cleanup of data nobody can reach any more: a failure leaves an
+        # orphan behind, which is logged rather than raised over the error
+        # that caused the cleanup.
+        try:
+            connection.delete_object(container, name)
+        except ClientException as exc:
+            if exc.http_status != 404:
+                _LOG.warning("Orphaned Swift segment %s/%s: %s", container, name, exc)
+        except _BACKEND_ERRORS as exc:
+            _LOG.warning("Orphaned Swift segment %s/%s: %s", container, name, exc)
+
+
+class _SwiftWriter(StoreWriter):
+    def __init__(self, store: SwiftStore, location: SwiftLocation) -> None:
+        self._store = store
+        self._location = location
+        # Segments of racing writers of one image must not collide.
+        self._token = secrets.token_hex(8)
+        self._buffer: IO[bytes] | None = tempfile.SpooledTemporaryFile(
+            max_size=_BUFFER_IN_MEMORY, dir=store.buffer_dir
+        )
+        self._buffered = 0
+        self._size = 0
+        self._manifest: list[dict[str, Any]] = []
+        # Every segment name a PUT was attempted for: a PUT the client saw
+        # fail may still have landed, so cleanup tries them all.
+        self._attempted: list[str] = []
+        self._committed = False
+
+    @property
+    def segment_names(self) -> list[str]:
+        """Names of the segments uploaded so far (exposed for tests and debugging)."""
+        return [entry["path"].split("/", 2)[2] for entry in self._manifest]
+
+    def write(self, data: bytes) -> None:
+        if self._buffer is None:
+            raise ValueError("write() on a writer that was committed or aborted")
+        chunk_size = self._store.large_object_chunk_size
+        view = memoryview(data)
+        while view:
+            # Upload a full buffer only once more data arrives, so an image
+            # of exactly one buffer can still be a plain object.
+            if self._buffered == chunk_size:
+                self._upload_segment()
+            piece = view[: chunk_size - self._buffered]
+            self._buffer.write(piece)
+            self._buffered += len(piece)
+            self._size += len(piece)
+            view = view[len(piece) :]
+
+    def commit(self) -> StoredObject:
+        if self._buffer is None:
+            raise ValueError("commit() on a writer that was committed or aborted")
+        store, location = self._store, self._location
+        try:
+            if not self._manifest and self._size <= store.large_object_size:
+                assert self._buffer is not None
+                store._put(location.obj, self._buffer, self._size, {"If-None-Match": "*"})
+            else:
+                if self._buffered:
+                    self._upload_segment()
+                manifest = json.dumps(self._manifest).encode()
+                store._put(
+                    location.obj,
+                    manifest,
+                    len(manifest),
+                    {"If-None-Match": "*"},
+                    query_string="multipart-manifest=put",
+                )
+        except StoreConflict as exc:
+            self._discard()
+            raise StoreConflict(
+                f"Image data already exists at {location.uri(credentials=False)}"
+            ) from exc
+        except BaseException:
+            self._discard()
+            raise
+        self._close_buffer()
+        self._committed = True
+        return StoredObject(uri=location.uri(), size=self._size)
+
+    def abort(self) -> None:
+        if not self._committed:
+            self._discard()
+
+    def _upload_segment(self) -> None:
+        assert self._buffer is not None
+        name = f"{self._location.obj}/{self._token}/{len(self._manifest) + 1:08d}"
+        self._attempted.append(name)
+        etag = self._store._put(name, self._buffer, self._buffered)
+        self._manifest.append(
+            {
+                "path": f"/{self._store.container}/{name}",
+                "etag": etag,
+                "size_bytes": self._buffered,
+            }
+        )
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        self._buffered = 0
+
+    def _close_buffer(self) -> None:
+        if self._buffer is not None:
+            buffer, self._buffer = self._buffer, None
+            buffer.close()
+
+    def _discard(self) -> None:
+        self._close_buffer()
+        attempted, self._attempted = self._attempted, []
+        self._manifest = []
+        for name in attempted:
+            self._store._delete_segment(name)
+
+
+class _SwiftChunks(Iterator[bytes]):
+    """Chunks of a GET response; closing it gives the connection back to the pool."""
+
+    def __init__(self, body: Any, release: Any, public: str) -> None:
+        self._body: Any = body
+        self._release = release
+        self._public = public
+
+    def __next__(self) -> bytes:
+        if self._body is None:
+            raise StopIteration
+        try:
+            chunk: bytes = next(self._body)
+        except StopIteration:
+            self.close()
+            raise
+        except _BACKEND_ERRORS as exc:
+            self.close()
+            raise _store_error(exc, f"read {self._public}") from exc
+        return chunk
+
+    def close(self) -> None:
+        if self._body is not None:
+            body, self._body = self._body, None
+            try:
+                body.close()
+            finally:
+                self._release()
+
+    def __del__(self) -> None:
+        self.close()
