@@ -66,7 +66,9 @@ class BodyNotExpected(BadRequest):
 class Unauthorized(GlimpseError):
     status = 401
     title = "Unauthorized"
-    default_explanation = "This server could not verify that you are authorized to access the document you requested."
+    default_explanation = (
+        "This server could not verify that you are authorized to access the document you requested."
+    )
 
 
 class Forbidden(GlimpseError):

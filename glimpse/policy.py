@@ -98,9 +98,7 @@ class Policy:
     ) -> bool:
         """Whether ``context`` may perform ``action`` on ``target``."""
         credentials = context.policy_credentials()
-        return bool(
-            self._enforcer.enforce(action, dict(target or {}), credentials, do_raise=False)
-        )
+        return bool(self._enforcer.enforce(action, dict(target or {}), credentials, do_raise=False))
 
     def enforce(
         self, context: RequestContext, action: str, target: Mapping[str, Any] | None = None

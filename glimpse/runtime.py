@@ -10,6 +10,7 @@ from glimpse import config
 from glimpse.db.engine import Database
 from glimpse.policy import Policy
 from glimpse.schemas.image import ImageSchema
+from glimpse.store.registry import Stores
 
 
 @dataclasses.dataclass
@@ -20,6 +21,7 @@ class Runtime:
     db: Database
     policy: Policy
     image_schema: ImageSchema
+    stores: Stores
 
     @classmethod
     def build(cls, conf: cfg.ConfigOpts) -> Runtime:
@@ -29,7 +31,13 @@ class Runtime:
             max_overflow=conf.database.max_overflow,
             recycle=conf.database.connection_recycle_time,
         )
-        return cls(conf=conf, db=db, policy=Policy(conf), image_schema=ImageSchema(conf))
+        return cls(
+            conf=conf,
+            db=db,
+            policy=Policy(conf),
+            image_schema=ImageSchema(conf),
+            stores=Stores.from_conf(conf),
+        )
 
     def close(self) -> None:
         self.db.dispose()

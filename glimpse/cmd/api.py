@@ -17,9 +17,12 @@ import uvicorn
 from oslo_config import cfg
 
 from glimpse import config
+from glimpse.data.pipeline import validate_hash_algorithm
 from glimpse.db import migrate
 from glimpse.http.app import ASGIApp, create_app
 from glimpse.runtime import Runtime
+from glimpse.services import image_data
+from glimpse.services.quotas import parse_storage_quota
 
 LOG = logging.getLogger("glimpse.api")
 _ARGS_ENV = "GLIMPSE_API_ARGS"
@@ -43,6 +46,14 @@ def prepare(conf: cfg.ConfigOpts) -> Runtime:
                 f"to listen on {conf.bind_host}. Listen on loopback, configure Keystone, or set "
                 "allow_insecure_noauth_bind = true."
             )
+    try:
+        validate_hash_algorithm(conf.hashing_algorithm)
+    except ValueError as exc:
+        sys.exit(f"ERROR: invalid hashing_algorithm: {exc}")
+    try:
+        parse_storage_quota(conf.user_storage_quota)
+    except ValueError as exc:
+        sys.exit(f"ERROR: {exc}")
     rt = Runtime.build(conf)
     if not migrate.is_current(rt.db.engine):
         if rt.db.backend == "sqlite":
@@ -51,6 +62,7 @@ def prepare(conf: cfg.ConfigOpts) -> Runtime:
             migrate.upgrade(rt.db.engine)
         else:
             sys.exit("ERROR: the database schema is not current; run 'glimpse-manage db sync'.")
+    image_data.recover_interrupted_writes(rt)
     return rt
 
 
@@ -69,8 +81,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     workers = conf.workers or os.cpu_count() or 1
     LOG.info("Glimpse API on http://%s:%s (%d worker(s))", conf.bind_host, conf.bind_port, workers)
     if workers == 1:
-        uvicorn.run(create_app(rt), host=conf.bind_host, port=conf.bind_port, log_level="info",
-                    access_log=False)
+        uvicorn.run(
+            create_app(rt),
+            host=conf.bind_host,
+            port=conf.bind_port,
+            log_level="info",
+            access_log=False,
+        )
         return
     rt.close()
     os.environ[_ARGS_ENV] = json.dumps(args)

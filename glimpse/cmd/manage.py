@@ -15,8 +15,10 @@ from glimpse.db.engine import Database
 def _db_version(conf: cfg.ConfigOpts, db: Database) -> int:
     current = migrate.current(db.engine)
     if not current:
-        print("Database is either not under migration control or under legacy migration control, "
-              "please run 'glimpse-manage db sync' to place the database under migration control.")
+        print(
+            "Database is either not under migration control or under legacy migration control, "
+            "please run 'glimpse-manage db sync' to place the database under migration control."
+        )
         return 1
     print(", ".join(current))
     return 0
@@ -72,9 +74,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             break
     conf = cfg.ConfigOpts()
     config.register(conf)
-    conf.register_cli_opt(
-        cfg.SubCommandOpt("command", title="Commands", handler=_add_subcommands)
-    )
+    conf.register_cli_opt(cfg.SubCommandOpt("command", title="Commands", handler=_add_subcommands))
     conf(args, project="glimpse")
     db = Database(config.database_url(conf))
     try:

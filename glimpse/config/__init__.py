@@ -52,8 +52,12 @@ def new_conf(args: Sequence[str] = (), config_files: Iterable[str] | None = None
 
 def data_dir(conf: cfg.ConfigOpts) -> str:
     """The one folder the embedded default keeps everything in."""
-    path = conf.data_dir or os.environ.get("GLIMPSE_DATA_DIR") or os.path.join(
-        os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share"), "glimpse"
+    path = (
+        conf.data_dir
+        or os.environ.get("GLIMPSE_DATA_DIR")
+        or os.path.join(
+            os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share"), "glimpse"
+        )
     )
     return os.path.abspath(path)
 

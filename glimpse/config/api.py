@@ -92,7 +92,10 @@ _images = [
     cfg.StrOpt(
         "hashing_algorithm",
         default="sha512",
-        help="hashlib algorithm used for os_hash_value; its hexdigest must fit 128 characters.",
+        mutable=True,
+        help="hashlib algorithm used for os_hash_value; its hexdigest must fit 128 characters. "
+        "A change takes effect on SIGHUP; uploads in flight keep the algorithm they started "
+        "with.",
     ),
     cfg.BoolOpt(
         "owner_is_tenant",
@@ -100,9 +103,7 @@ _images = [
         help="When true an image belongs to the caller's project; when false, to the caller's "
         "user.",
     ),
-    cfg.StrOpt(
-        "admin_role", default="admin", help="Role that makes a caller an administrator."
-    ),
+    cfg.StrOpt("admin_role", default="admin", help="Role that makes a caller an administrator."),
     cfg.BoolOpt(
         "allow_anonymous_access",
         default=False,

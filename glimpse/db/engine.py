@@ -12,7 +12,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 
-def make_engine(url: str, pool_size: int = 5, max_overflow: int = 50, recycle: int = 3600) -> Engine:
+def make_engine(
+    url: str, pool_size: int = 5, max_overflow: int = 50, recycle: int = 3600
+) -> Engine:
     """Create an engine tuned for the database behind ``url``."""
     parsed = make_url(url)
     kwargs: dict[str, Any] = {"future": True}

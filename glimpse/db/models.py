@@ -15,6 +15,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -154,3 +155,144 @@ class Task(SoftDelete, Base):
     image_id: Mapped[str | None] = mapped_column(String(36))
     request_id: Mapped[str | None] = mapped_column(String(64))
     user_id: Mapped[str | None] = mapped_column(String(255))
+
+
+class ImageUpload(Base):
+    """A data write in progress (upload or stage), so a crashed node's writes can be undone.
+
+    The row lives exactly as long as the write: it is inserted when the image
+    leaves ``queued`` and removed when the write ends either way. A row whose
+    process is gone (same node) or whose heartbeat is stale (any node) marks an
+    interrupted write.
+    """
+
+    __tablename__ = "image_uploads"
+
+    image_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), nullable=False)
+    node: Mapped[str] = mapped_column(String(255), nullable=False)
+    pid: Mapped[int] = mapped_column(Integer, nullable=False)
+    store_id: Mapped[str | None] = mapped_column(String(255))
+    started_at: Mapped[datetime.datetime] = mapped_column(DateTime, nullable=False)
+    heartbeat_at: Mapped[datetime.datetime] = mapped_column(DateTime, nullable=False)
+
+
+# Metadata definitions (the metadef catalog). Unlike images these rows are hard-deleted, as in
+# Glance. Names compare byte for byte on every database: MariaDB/MySQL would otherwise use a
+# case-insensitive collation and let "Foo" and "foo" collide only there.
+def _metadef_name() -> String:
+    return String(80).with_variant(
+        mysql.VARCHAR(80, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"
+    )
+
+
+class MetadefTimestamps:
+    created_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
+    updated_at: Mapped[datetime.datetime | None] = mapped_column(DateTime, default=utcnow)
+
+
+class MetadefNamespace(MetadefTimestamps, Base):
+    __tablename__ = "metadef_namespaces"
+    __table_args__ = (
+        UniqueConstraint("namespace", name="uq_metadef_namespaces_namespace"),
+        Index("ix_metadef_namespaces_owner", "owner"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    namespace: Mapped[str] = mapped_column(_metadef_name(), nullable=False)
+    display_name: Mapped[str | None] = mapped_column(String(80))
+    description: Mapped[str | None] = mapped_column(Text)
+    visibility: Mapped[str] = mapped_column(String(32), nullable=False, default="private")
+    protected: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # Null only for namespaces made without a project (no-auth mode): those are admin-only.
+    owner: Mapped[str | None] = mapped_column(String(255))
+
+    objects: Mapped[list[MetadefObject]] = relationship(
+        back_populates="namespace", cascade="all, delete-orphan", order_by="MetadefObject.id"
+    )
+    properties: Mapped[list[MetadefProperty]] = relationship(
+        back_populates="namespace", cascade="all, delete-orphan", order_by="MetadefProperty.id"
+    )
+    tags: Mapped[list[MetadefTag]] = relationship(
+        back_populates="namespace", cascade="all, delete-orphan", order_by="MetadefTag.id"
+    )
+    associations: Mapped[list[MetadefNamespaceResourceType]] = relationship(
+        back_populates="namespace",
+        cascade="all, delete-orphan",
+        lazy="selectin",
+        order_by=lambda: (
+            MetadefNamespaceResourceType.created_at,
+            MetadefNamespaceResourceType.resource_type_id,
+        ),
+    )
+
+
+class MetadefObject(MetadefTimestamps, Base):
+    __tablename__ = "metadef_objects"
+    __table_args__ = (
+        UniqueConstraint("namespace_id", "name", name="uq_metadef_objects_namespace_id_name"),
+        Index("ix_metadef_objects_name", "name"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    namespace_id: Mapped[int] = mapped_column(ForeignKey("metadef_namespaces.id"), nullable=False)
+    name: Mapped[str] = mapped_column(_metadef_name(), nullable=False)
+    description: Mapped[str | None] = mapped_column(Text)
+    #: JSON list of required property names.
+    required: Mapped[str | None] = mapped_column(Text)
+    #: JSON object: property name -> property definition.
+    json_schema: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
+    namespace: Mapped[MetadefNamespace] = relationship(back_populates="objects")
+
+
+class MetadefProperty(MetadefTimestamps, Base):
+    __tablename__ = "metadef_properties"
+    __table_args__ = (
+        UniqueConstraint("namespace_id", "name", name="uq_metadef_properties_namespace_id_name"),
+        Index("ix_metadef_properties_name", "name"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    namespace_id: Mapped[int] = mapped_column(ForeignKey("metadef_namespaces.id"), nullable=False)
+    name: Mapped[str] = mapped_column(_metadef_name(), nullable=False)
+    #: JSON object: the property definition (type, title, enum, ...), without its name.
+    json_schema: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
+    namespace: Mapped[MetadefNamespace] = relationship(back_populates="properties")
+
+
+class MetadefTag(MetadefTimestamps, Base):
+    __tablename__ = "metadef_tags"
+    __table_args__ = (
+        UniqueConstraint("namespace_id", "name", name="uq_metadef_tags_namespace_id_name"),
+        Index("ix_metadef_tags_name", "name"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    namespace_id: Mapped[int] = mapped_column(ForeignKey("metadef_namespaces.id"), nullable=False)
+    name: Mapped[str] = mapped_column(_metadef_name(), nullable=False)
+    namespace: Mapped[MetadefNamespace] = relationship(back_populates="tags")
+
+
+class MetadefResourceType(MetadefTimestamps, Base):
+    __tablename__ = "metadef_resource_types"
+    __table_args__ = (UniqueConstraint("name", name="uq_metadef_resource_types_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(_metadef_name(), nullable=False)
+    protected: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+
+
+class MetadefNamespaceResourceType(MetadefTimestamps, Base):
+    """A namespace applies to a resource type, its properties named with ``prefix``."""
+
+    __tablename__ = "metadef_namespace_resource_types"
+    __table_args__ = (Index("ix_metadef_ns_res_types_namespace_id", "namespace_id"),)
+
+    resource_type_id: Mapped[int] = mapped_column(
+        ForeignKey("metadef_resource_types.id"), primary_key=True
+    )
+    namespace_id: Mapped[int] = mapped_column(ForeignKey("metadef_namespaces.id"), primary_key=True)
+    properties_target: Mapped[str | None] = mapped_column(String(80))
+    prefix: Mapped[str | None] = mapped_column(String(80))
+    namespace: Mapped[MetadefNamespace] = relationship(back_populates="associations")
+    resource_type: Mapped[MetadefResourceType] = relationship(lazy="joined")

@@ -17,7 +17,17 @@ from starlette.routing import BaseRoute, Route
 
 from glimpse import errors
 from glimpse.http import errors as error_render
-from glimpse.http import identity, images, members, schemas, tags, versions
+from glimpse.http import (
+    identity,
+    image_data,
+    images,
+    lifecycle,
+    members,
+    metadefs,
+    schemas,
+    tags,
+    versions,
+)
 from glimpse.runtime import Runtime
 
 LOG = logging.getLogger(__name__)
@@ -46,6 +56,8 @@ def v2_routes() -> list[BaseRoute]:
         _route("/v2/images/{image_id}", images.show, "GET"),
         _route("/v2/images/{image_id}", images.update, "PATCH"),
         _route("/v2/images/{image_id}", images.delete, "DELETE"),
+        _route("/v2/images/{image_id}/file", image_data.upload, "PUT"),
+        _route("/v2/images/{image_id}/file", image_data.download, "GET"),
         _route("/v2/images/{image_id}/actions/deactivate", images.deactivate, "POST"),
         _route("/v2/images/{image_id}/actions/reactivate", images.reactivate, "POST"),
         _route("/v2/images/{image_id}/tags/{tag}", tags.add, "PUT"),
@@ -61,6 +73,7 @@ def v2_routes() -> list[BaseRoute]:
         _route("/v2/schemas/members", schemas.members_schema, "GET"),
         _route("/v2/schemas/task", schemas.task_schema, "GET"),
         _route("/v2/schemas/tasks", schemas.tasks_schema, "GET"),
+        *(_route(path, endpoint, method) for path, endpoint, method in metadefs.routes()),
     ]
 
 
@@ -101,13 +114,10 @@ async def _render_http_exception(request: Request, exc: Exception) -> Response:
         else:
             error = errors.NotFound()
     elif exc.status_code == 405:
+        # Glance's per-path "reject" route has no method condition, so on a known path
+        # every other method, standard or not, is 405; only unknown paths give 501.
         allow = (exc.headers or {}).get("Allow", "")
-        if request.method not in _STANDARD_METHODS:
-            error = errors.NotImplementedMethod()
-        else:
-            error = errors.MethodNotAllowed(
-                sorted(m.strip() for m in allow.split(",") if m.strip())
-            )
+        error = errors.MethodNotAllowed(sorted(m.strip() for m in allow.split(",") if m.strip()))
     else:
         error = errors.GlimpseError(exc.detail)
         error.status = exc.status_code
@@ -194,6 +204,7 @@ def create_app(rt: Runtime) -> ASGIApp:
             HTTPException: _render_http_exception,
             Exception: _render_unexpected,
         },
+        lifespan=lifecycle.lifespan,
     )
     app.state.runtime = rt
     gateway = Gateway(app, rt)

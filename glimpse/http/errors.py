@@ -59,8 +59,11 @@ def render(request: Request | None, error: errors.GlimpseError) -> Response:
         media = "text/html; charset=UTF-8"
     elif kind == "application/json":
         body = json.dumps(
-            {"message": f"{error.message}<br /><br />\n\n\n", "code": status_line,
-             "title": error.title}
+            {
+                "message": f"{error.message}<br /><br />\n\n\n",
+                "code": status_line,
+                "title": error.title,
+            }
         )
         media = "application/json"
     else:

@@ -47,7 +47,9 @@ def from_headers(
             roles = _split_roles(parts[2])
     if user is None and project is None and not roles:
         return RequestContext(
-            is_admin=True, owner_is_tenant=conf.owner_is_tenant, request_id=request_id,
+            is_admin=True,
+            owner_is_tenant=conf.owner_is_tenant,
+            request_id=request_id,
             auth_token=token,
         )
     context = RequestContext(

@@ -30,7 +30,12 @@ async def create(request: Request) -> Response:
 async def index(request: Request) -> Response:
     await no_body(request)
     rt, ctx = runtime(request), context(request)
-    params = list(request.query_params.multi_items())
+    # Glance lower-cases os_hidden (only that filter): openstacksdk and glanceclient send
+    # Python's "True"/"False".
+    params = [
+        (key, value.lower() if key == "os_hidden" else value)
+        for key, value in request.query_params.multi_items()
+    ]
     page = await run_in_threadpool(image_listing.list_images, rt, ctx, params)
     body: dict[str, object] = {
         "images": [views.image(rt, ctx, img) for img in page.images],

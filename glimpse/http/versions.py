@@ -41,11 +41,12 @@ def negotiate(conf: cfg.ConfigOpts, path: str, accept: str | None) -> str | None
         minor = match.group(2)
         if minor is not None and f"2.{minor}" not in accepted_minor_versions(conf):
             return None
-        return "/v2" + path[match.end():]
+        return "/v2" + path[match.end() :]
     if accept:
         found = re.search(r"application/vnd\.openstack\.images-v2(?:\.(\d+))?", accept)
-        if found and (found.group(1) is None
-                      or f"2.{found.group(1)}" in accepted_minor_versions(conf)):
+        if found and (
+            found.group(1) is None or f"2.{found.group(1)}" in accepted_minor_versions(conf)
+        ):
             return "/v2" + path
     return None
 

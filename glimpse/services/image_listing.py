@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import re
 import urllib.parse
 from collections.abc import Sequence
 from typing import Any
@@ -56,9 +57,12 @@ def list_images(
         check_text(value, "Filter value")
     limit = _parse_limit(rt, params)
     order = _parse_sort(params)
-    conditions = _filters(params)
+    # MySQL/MariaDB's default collations ignore case and trailing spaces; filters
+    # and ownership must still match byte for byte there.
+    strict = rt.db.backend == "mysql"
+    conditions = _filters(params, strict)
     with rt.db.transaction() as session:
-        conditions.extend(_visibility(context, params))
+        conditions.extend(_visibility(context, params, strict))
         query = select(Image).where(*conditions)
         marker = _last(params, "marker")
         if marker is not None:
@@ -104,19 +108,21 @@ def _parse_limit(rt: Runtime, params: Sequence[tuple[str, str]]) -> int:
 
 
 def _parse_sort(params: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
-    keys = _all(params, "sort_key")
-    dirs = _all(params, "sort_dir")
+    keys = [k.strip() for k in _all(params, "sort_key")]
+    dirs = [d.strip() for d in _all(params, "sort_dir")]
     sort = _all(params, "sort")
     if sort and (keys or dirs):
         raise errors.BadRequest(
             "The 'sort' parameter cannot be combined with 'sort_key' or 'sort_dir'."
         )
     order: list[tuple[str, str]] = []
+    given_dirs: list[str] = []
     if sort:
         for item in ",".join(sort).split(","):
             key, _, direction = item.strip().partition(":")
             direction = direction.strip() or "desc"
             order.append((_sort_key(key.strip()), _sort_dir(direction)))
+        given_dirs = [direction for _, direction in order]
     else:
         for d in dirs:
             _sort_dir(d)
@@ -129,11 +135,14 @@ def _parse_sort(params: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
         for i, key in enumerate(keys):
             direction = dirs[i] if len(dirs) > 1 else (dirs[0] if dirs else "desc")
             order.append((_sort_key(key), direction))
-    first_dir = order[0][1]
+        given_dirs = dirs
+    # As Glance does: the tiebreakers follow the direction only when the request
+    # gave exactly one; with several (or none) they sort descending.
+    tiebreak_dir = given_dirs[0] if len(given_dirs) == 1 else "desc"
     present = {k for k, _ in order}
     for tiebreak in ("created_at", "id"):
         if tiebreak not in present:
-            order.append((tiebreak, first_dir))
+            order.append((tiebreak, tiebreak_dir))
     return order
 
 
@@ -184,29 +193,52 @@ def _after_marker(
     return or_(*clauses)
 
 
-def _split_op(value: str) -> tuple[str | None, str]:
-    if ":" not in value:
-        return None, value
-    op, _, rest = value.partition(":")
-    return op, rest
+def _split_op(value: str) -> tuple[str, str]:
+    """Split ``op:value``; no colon, or a whole value that is an ISO 8601 date, means ``eq``."""
+    op, sep, rest = value.partition(":")
+    if not sep:
+        return "eq", value
+    try:
+        timeutils.parse_isotime(value)
+    except ValueError:
+        return op, rest
+    return "eq", value
+
+
+# A double-quoted value (which may hold commas), or a run of non-commas, or an
+# empty value between two commas — the API working group's rule Glance follows.
+_IN_VALUE = re.compile(r'"([^"\\]*(?:\\.[^"\\]*)*)",?|([^,]+),?|,')
 
 
 def _in_values(text: str) -> list[str]:
-    values: list[str] = []
-    current = ""
-    quoted = False
-    for ch in text:
-        if ch == '"':
-            quoted = not quoted
-        elif ch == "," and not quoted:
-            values.append(current)
-            current = ""
-        else:
-            current += ch
-    if quoted:
-        raise errors.BadRequest("Invalid filter value: unmatched quote.")
-    values.append(current)
-    return values
+    inside = False
+    for i, ch in enumerate(text):
+        if ch != '"' or (i and text[i - 1] == "\\"):
+            continue
+        if not inside and i and text[i - 1] != ",":
+            raise errors.BadRequest(
+                f"Invalid filter value {text}. There is no comma before opening quotation mark."
+            )
+        if inside and i + 1 != len(text) and text[i + 1] != ",":
+            raise errors.BadRequest(
+                f"Invalid filter value {text}. There is no comma after closing quotation mark."
+            )
+        inside = not inside
+    if inside:
+        raise errors.BadRequest(f"Invalid filter value {text}. The quote is not closed.")
+    return [quoted or plain for quoted, plain in _IN_VALUE.findall(text)]
+
+
+def _equals(column: Any, value: Any, strict: bool) -> ColumnElement[bool]:
+    if not strict:
+        return column == value
+    return and_(column == value, func.binary(column) == value)
+
+
+def _one_of(column: Any, values: list[str], strict: bool) -> ColumnElement[bool]:
+    if not strict:
+        return column.in_(values)
+    return and_(column.in_(values), func.binary(column).in_(values))
 
 
 def _parse_date(text: str) -> datetime.datetime:
@@ -218,15 +250,10 @@ def _parse_date(text: str) -> datetime.datetime:
 
 
 def _date_filter(column: Any, raw: str) -> ColumnElement[bool]:
-    try:
-        value = _parse_date(raw)
-        op = "eq"
-    except errors.BadRequest:
-        op_text, rest = _split_op(raw)
-        if op_text not in _DATE_OPS:
-            raise errors.BadRequest(f"Invalid operator '{op_text}' for date filter") from None
-        op = op_text
-        value = _parse_date(rest)
+    op, text = _split_op(raw)
+    if op not in _DATE_OPS:
+        raise errors.BadRequest(f"Invalid operator '{op}' for date filter")
+    value = _parse_date(text)
     comparisons = {
         "gt": column > value,
         "gte": column >= value,
@@ -248,19 +275,22 @@ def _int_param(key: str, value: str) -> int:
     try:
         number = int(value)
     except ValueError as exc:
-        raise errors.BadRequest(f"Invalid value '{value}' for '{key}': expected an integer.") from exc
+        raise errors.BadRequest(
+            f"Invalid value '{value}' for '{key}': expected an integer."
+        ) from exc
     if abs(number) > 2**63 - 1:
         raise errors.BadRequest(f"Value of '{key}' is out of range.")
     return number
 
 
-def _filters(params: Sequence[tuple[str, str]]) -> list[ColumnElement[bool]]:
+def _filters(params: Sequence[tuple[str, str]], strict: bool) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = [
         Image.deleted.is_(False),
         Image.status.not_in(_HIDDEN_STATUSES),
     ]
     hidden = _last(params, "os_hidden")
-    conditions.append(Image.os_hidden.is_(_bool_param("os_hidden", hidden) if hidden else False))
+    shown = _bool_param("os_hidden", hidden) if hidden is not None else False
+    conditions.append(Image.os_hidden.is_(shown))
     for key, value in params:
         if key in _PAGING_KEYS or key in ("member_status", "visibility", "os_hidden"):
             continue
@@ -269,12 +299,10 @@ def _filters(params: Sequence[tuple[str, str]]) -> list[ColumnElement[bool]]:
         if key in _IN_FILTERS:
             op, rest = _split_op(value)
             column = getattr(Image, key)
-            if op is None:
-                conditions.append(column == value)
-            elif op == "in":
-                conditions.append(column.in_(_in_values(rest)))
+            if op == "in":
+                conditions.append(_one_of(column, _in_values(rest), strict))
             elif op == "eq":
-                conditions.append(column == rest)
+                conditions.append(_equals(column, rest, strict))
             else:
                 raise errors.BadRequest(f"Unable to filter on a unknown operator '{op}'.")
         elif key in ("created_at", "updated_at"):
@@ -284,8 +312,11 @@ def _filters(params: Sequence[tuple[str, str]]) -> list[ColumnElement[bool]]:
         elif key == "tag":
             conditions.append(
                 select(ImageTag.id)
-                .where(ImageTag.image_id == Image.id, ImageTag.value == value,
-                       ImageTag.deleted.is_(False))
+                .where(
+                    ImageTag.image_id == Image.id,
+                    _equals(ImageTag.value, value.strip(), strict),
+                    ImageTag.deleted.is_(False),
+                )
                 .exists()
             )
         elif key.endswith(("_min", "_max")) and key[:-4] in _INT_COLUMNS:
@@ -295,14 +326,14 @@ def _filters(params: Sequence[tuple[str, str]]) -> list[ColumnElement[bool]]:
         elif key in _INT_COLUMNS:
             conditions.append(getattr(Image, key) == _int_param(key, value))
         elif key in _EXACT_COLUMNS:
-            conditions.append(getattr(Image, key) == value)
+            conditions.append(_equals(getattr(Image, key), value, strict))
         else:
             conditions.append(
                 select(ImageProperty.id)
                 .where(
                     ImageProperty.image_id == Image.id,
-                    ImageProperty.name == key,
-                    ImageProperty.value == value,
+                    _equals(ImageProperty.name, key, strict),
+                    _equals(ImageProperty.value, value, strict),
                     ImageProperty.deleted.is_(False),
                 )
                 .exists()
@@ -311,7 +342,7 @@ def _filters(params: Sequence[tuple[str, str]]) -> list[ColumnElement[bool]]:
 
 
 def _visibility(
-    context: RequestContext, params: Sequence[tuple[str, str]]
+    context: RequestContext, params: Sequence[tuple[str, str]], strict: bool
 ) -> list[ColumnElement[bool]]:
     visibility = _last(params, "visibility")
     if visibility is not None and visibility not in VISIBILITIES:
@@ -319,14 +350,16 @@ def _visibility(
             f"Invalid visibility value: {visibility}. Allowed values: "
             + ", ".join(VISIBILITIES)
         )
-    member_status = _last(params, "member_status") or "accepted"
+    member_status = _last(params, "member_status")
+    if member_status is None:
+        member_status = "accepted"
     if member_status not in _MEMBER_STATUSES:
         raise errors.BadRequest(
             f"Invalid status value: {member_status}. Allowed values: "
             + ", ".join(_MEMBER_STATUSES)
         )
     owner = context.owner
-    mine = Image.owner == owner if owner is not None else false()
+    mine = _equals(Image.owner, owner, strict) if owner is not None else false()
     if visibility == "community":
         return [Image.visibility == "community"]
     not_foreign_community = or_(Image.visibility != "community", mine)
@@ -337,7 +370,7 @@ def _visibility(
         return conditions
     member_clause = select(ImageMember.id).where(
         ImageMember.image_id == Image.id,
-        ImageMember.member == owner,
+        _equals(ImageMember.member, owner, strict),
         ImageMember.deleted.is_(False),
     )
     if member_status != "all":

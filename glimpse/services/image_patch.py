@@ -8,6 +8,7 @@ at all.
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 from glimpse import errors
@@ -15,6 +16,7 @@ from glimpse.context import RequestContext
 from glimpse.db.models import Image, ImageProperty, ImageTag, utcnow
 from glimpse.runtime import Runtime
 from glimpse.schemas.image import READ_ONLY, RESERVED
+from glimpse.services import access
 from glimpse.services.validation import check_text
 
 PATCH_V21 = "application/openstack-images-v2.1-json-patch"
@@ -72,12 +74,13 @@ def parse(media_type: str, body: Any) -> list[PatchOperation]:
             op = present[0]
             path_text = raw[op]
         else:
-            op = raw.get("op")
-            if op not in _OPS:
+            named = raw.get("op")
+            if named not in _OPS:
                 raise errors.BadRequest(
                     'Operation objects must contain a member named "op" whose value is one '
                     "of add, remove, replace."
                 )
+            op = str(named)
             if "path" not in raw:
                 raise errors.BadRequest('Unable to find "path" in JSON Schema change')
             path_text = raw["path"]
@@ -92,21 +95,28 @@ def parse(media_type: str, body: Any) -> list[PatchOperation]:
     return operations
 
 
+# A "~" must start one of the two escapes; Glance refuses anything else, including "~~".
+_BAD_ESCAPE = re.compile("~(?![01])")
+
+
 def _parse_pointer(text: Any) -> tuple[str, ...]:
     if not isinstance(text, str):
         raise errors.BadRequest("Pointer must be a string.")
     if not text.startswith("/"):
-        raise errors.BadRequest(f"Pointer `{text}` does not start with \"/\".")
-    if text.endswith("/"):
-        raise errors.BadRequest(f"Pointer `{text}` end with \"/\".")
+        raise errors.BadRequest(f'Pointer `{text}` does not start with "/".')
+    if len(text) > 1 and text.endswith("/"):
+        raise errors.BadRequest(f'Pointer `{text}` end with "/".')
+    if _BAD_ESCAPE.search(text):
+        raise errors.BadRequest(
+            f'Pointer `{text}` contains "~" not part of a recognized escape sequence.'
+        )
     segments = []
     for raw_segment in text[1:].split("/"):
-        if raw_segment == "":
-            raise errors.BadRequest(f"Pointer `{text}` contains adjacent \"/\".")
-        stripped = raw_segment.replace("~0", "").replace("~1", "")
-        if "~" in stripped:
-            raise errors.BadRequest(f"Pointer `{text}` contains \"~\" not part of a recognized escape sequence.")
-        segments.append(raw_segment.replace("~1", "/").replace("~0", "~"))
+        # Glance strips blanks around each token, so "/ name" means "/name".
+        segment = raw_segment.replace("~1", "/").replace("~0", "~").strip()
+        if not segment:
+            raise errors.BadRequest(f"Pointer `{text}` contains an empty token.")
+        segments.append(segment)
     return tuple(segments)
 
 
@@ -123,60 +133,37 @@ def _check_depth(op: str, path: tuple[str, ...], text: str) -> None:
 def apply_patch(
     rt: Runtime, context: RequestContext, image: Image, operations: list[PatchOperation]
 ) -> PatchChanges:
-    """Apply ``operations`` to ``image`` (an attached ORM object) or raise without changing it."""
+    """Apply ``operations`` to ``image`` (an attached ORM object) or raise without changing it.
+
+    Like Glance, every operation is checked on its own first (read-only and reserved
+    paths, values against the schema); only then are they applied in order.
+    """
+    for operation in operations:
+        _check_operation(rt, operation)
+
     changes = PatchChanges()
     attrs: dict[str, Any] = {name: getattr(image, name) for name in _BASE_ATTRS if name != "tags"}
     props: dict[str, Any] = {p.name: p.value for p in image.properties if not p.deleted}
     original_props = set(props)
     tags: list[str] = [t.value for t in image.tags if not t.deleted]
     original_tags = list(tags)
-    schema = rt.image_schema
 
     for operation in operations:
         name = operation.path[0]
-        if name in READ_ONLY or name == "id":
-            raise errors.ReadOnlyAttribute(name)
-        if name in RESERVED:
-            raise errors.ReservedAttribute(name)
         if name == "locations":
-            if not rt.conf.show_multiple_locations:
-                raise errors.Forbidden(
-                    "It's not allowed to update locations if locations are invisible."
-                )
             changes.location_operations.append(operation)
             continue
-        check_text(operation.value, "Image metadata")
-        check_text(name, "Property name")
         if name in _BASE_ATTRS:
-            if operation.op == "remove":
-                raise errors.Forbidden(f"Properties {name} must not be removed.")
-            schema.validate_property(name, operation.value)
+            _apply_to_base(rt, context, image, operation, attrs, changes)
             if name == "tags":
                 tags = list(dict.fromkeys(operation.value))
-                changes.tags_changed = True
-                continue
-            if name == "owner" and not context.is_admin and operation.value != attrs["owner"]:
-                raise errors.Forbidden("Owner can't be updated by non admin.")
-            if name in _FORMAT_ATTRS and image.status not in ("queued", "importing"):
-                if operation.value != attrs[name]:
-                    raise errors.Forbidden(
-                        f"Attribute {name} can be only replaced for a queued image."
-                    )
-            if name == "visibility" and operation.value != attrs["visibility"]:
-                changes.visibility_changed = True
-            attrs[name] = operation.value
             continue
         # An extra property.
-        if len(name) > 255:
-            raise errors.BadRequest("Property names must be at most 255 characters long.")
-        if not schema.allow_additional and name not in schema.custom:
-            raise errors.BadRequest(f"Attribute '{name}' is not allowed for this image.")
         if operation.op == "remove":
             if name not in props:
                 raise errors.Conflict(f"Property {name} does not exist.")
             del props[name]
             continue
-        schema.validate_property(name, operation.value)
         if operation.op == "replace" and name not in props:
             raise errors.Conflict(f"Property {name} does not exist.")
         if operation.op == "add" and name in props and operation.legacy:
@@ -212,5 +199,70 @@ def apply_patch(
                 image.tags.remove(tag)
         for value in tags:
             if value not in current:
-                image.tags.append(ImageTag(value=value, created_at=now, updated_at=now, deleted=False))
+                image.tags.append(
+                    ImageTag(value=value, created_at=now, updated_at=now, deleted=False)
+                )
     return changes
+
+
+def _check_operation(rt: Runtime, operation: PatchOperation) -> None:
+    """What can be decided from the operation alone: 403 for paths nobody may
+    touch, 400 for values the image schema refuses."""
+    name = operation.path[0]
+    if name in READ_ONLY or name == "id":
+        raise errors.ReadOnlyAttribute(name)
+    if name in RESERVED:
+        raise errors.ReservedAttribute(name)
+    if name == "locations":
+        if not rt.conf.show_multiple_locations:
+            raise errors.Forbidden(
+                "It's not allowed to update locations if locations are invisible."
+            )
+        return
+    check_text(name, "Property name")
+    schema = rt.image_schema
+    if name not in _BASE_ATTRS:
+        if len(name) > 255:
+            raise errors.BadRequest("Property names must be at most 255 characters long.")
+        if not schema.allow_additional and name not in schema.custom:
+            raise errors.BadRequest(f"Attribute '{name}' is not allowed for this image.")
+    if operation.op != "remove":
+        check_text(operation.value, "Image metadata")
+        schema.validate_property(name, operation.value)
+
+
+def _apply_to_base(
+    rt: Runtime,
+    context: RequestContext,
+    image: Image,
+    operation: PatchOperation,
+    attrs: dict[str, Any],
+    changes: PatchChanges,
+) -> None:
+    """Set a base attribute in ``attrs`` (tags only flag ``changes``), or refuse."""
+    name = operation.path[0]
+    if operation.op == "remove":
+        raise errors.Forbidden(f"Property {name} may not be removed.")
+    # Base attributes always exist, so the v2.0 "add" (which must not overwrite) cannot set them.
+    if operation.op == "add" and operation.legacy:
+        raise errors.Conflict(f"Property {name} already present.")
+    value = operation.value
+    if name == "owner" and not context.is_admin:
+        # Glance refuses any "replace"; an "add" must not give the image away either.
+        if operation.op == "replace" or value != attrs["owner"]:
+            raise errors.Forbidden("Owner can't be updated by non admin.")
+    if name in _FORMAT_ATTRS and image.status not in ("queued", "importing"):
+        raise errors.Forbidden(f"Attribute {name} can be only replaced for a queued image.")
+    if name == "visibility":
+        # Checked for every request to make an image public or community, as Glance's
+        # visibility setter does, not only for an actual change.
+        target = access.policy_target(image)
+        if value == "public":
+            rt.policy.enforce(context, "publicize_image", target)
+        elif value == "community":
+            rt.policy.enforce(context, "communitize_image", target)
+        changes.visibility_changed = changes.visibility_changed or value != attrs[name]
+    if name == "tags":
+        changes.tags_changed = True
+        return
+    attrs[name] = value

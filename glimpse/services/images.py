@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -13,7 +14,7 @@ from glimpse.context import RequestContext
 from glimpse.db.models import Image, ImageProperty, ImageTag, utcnow
 from glimpse.runtime import Runtime
 from glimpse.schemas.image import READ_ONLY, RESERVED
-from glimpse.services import access
+from glimpse.services import access, image_data
 from glimpse.services.image_patch import PatchOperation, apply_patch
 from glimpse.services.records import ImageRecord
 from glimpse.services.validation import check_text, quota_exceeded
@@ -118,8 +119,6 @@ def update(
         access.require_modify(context, image)
         rt.policy.enforce(context, "modify_image", access.policy_target(image))
         changes = apply_patch(rt, context, image, operations)
-        if changes.visibility_changed:
-            _enforce_visibility_policy(rt, context, image.visibility, access.policy_target(image))
         live_props = [p for p in image.properties if not p.deleted]
         if changes.properties_added:
             quota = rt.conf.image_property_quota
@@ -131,13 +130,15 @@ def update(
             raise errors.RequestEntityTooLarge(
                 f"Maximum number of tags ({rt.conf.image_tag_quota}) exceeded."
             )
-        image.updated_at = utcnow()
+        # As in Glance, an empty patch saves nothing, so updated_at stays.
+        if operations:
+            image.updated_at = utcnow()
         session.flush()
         return ImageRecord.of(image)
 
 
 def delete(rt: Runtime, context: RequestContext, image_id: str) -> ImageRecord:
-    """Delete an image record (its data handling lives with the data services)."""
+    """Delete an image; its data is removed now, or kept for the scrubber with delayed_delete."""
     access.require_writable_context(context)
     with rt.db.transaction() as session:
         image = access.load_visible(session, context, image_id, for_update=True)
@@ -146,15 +147,32 @@ def delete(rt: Runtime, context: RequestContext, image_id: str) -> ImageRecord:
         if image.protected:
             raise errors.Forbidden(f"Image {image_id} is protected and cannot be deleted.")
         now = utcnow()
-        image.status = "deleted"
+        live_locations = [loc for loc in image.locations if not loc.deleted]
+        delayed = bool(rt.conf.delayed_delete) and bool(live_locations)
+        if delayed and image.status == "deactivated":
+            raise errors.BadRequest(
+                "Image status transition from deactivated to pending_delete is not allowed"
+            )
+        doomed = [(loc.value, json.loads(loc.meta_data or "{}")) for loc in live_locations]
+        image.status = "pending_delete" if delayed else "deleted"
         image.deleted = True
         image.deleted_at = now
         image.updated_at = now
-        for child in (*image.properties, *image.tags, *image.members, *image.locations):
+        for child in (*image.properties, *image.tags, *image.members):
             if not child.deleted:
                 child.deleted = True
                 child.deleted_at = now
-        return ImageRecord.of(image)
+        for loc in live_locations:
+            if delayed:
+                loc.status = "pending_delete"
+            else:
+                loc.status = "deleted"
+                loc.deleted = True
+                loc.deleted_at = now
+        record = ImageRecord.of(image)
+    if not delayed:
+        image_data.delete_data(rt, doomed)
+    return record
 
 
 def set_active_state(rt: Runtime, context: RequestContext, image_id: str, active: bool) -> None:

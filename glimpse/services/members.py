@@ -45,11 +45,22 @@ def list_members(rt: Runtime, context: RequestContext, image_id: str) -> list[Me
         members = [m for m in image.members if not m.deleted]
         if not access.can_modify(context, image):
             members = [m for m in members if m.member == context.owner]
+            if not members:
+                # Someone who sees the image (e.g. one without an owner) but is no member.
+                raise errors.Forbidden(f"You cannot get image member for {image_id}")
         ordered = sorted(members, key=lambda m: (m.created_at, m.id))
         return [MemberRecord.of(m, image_id) for m in ordered]
 
 
 def show(rt: Runtime, context: RequestContext, image_id: str, member_id: str) -> MemberRecord:
+    """One member record; every refusal is a 404 so nothing leaks about other members."""
+    try:
+        return _show(rt, context, image_id, member_id)
+    except errors.Forbidden as exc:
+        raise errors.NotFound(exc.message) from exc
+
+
+def _show(rt: Runtime, context: RequestContext, image_id: str, member_id: str) -> MemberRecord:
     with rt.db.transaction() as session:
         image = _shared_image(session, context, image_id)
         rt.policy.enforce(context, "get_member", _target(image, member_id))

@@ -6,6 +6,7 @@ form Glance writes, so existing location rows keep working.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -187,6 +188,18 @@ class FilesystemStore(StoreDriver):
                 except FileNotFoundError:
                     continue  # its writer finished or another cleaner got there first
                 removed.append(entry.path)
+        return removed
+
+    def discard_temporaries(self, image_id: str) -> list[str]:
+        """Remove the temporaries of ``image_id``'s writes, known to be dead (crash recovery)."""
+        removed = []
+        prefix = f".{image_id}."
+        with os.scandir(self.datadir) as entries:
+            for entry in entries:
+                if entry.name.startswith(prefix) and _TEMPORARY.match(entry.name):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.path)
+                        removed.append(entry.path)
         return removed
 
     def _final_path(self, image_id: str) -> str:

@@ -29,8 +29,8 @@ import json
 import logging
 import secrets
 import tempfile
-from collections.abc import Iterator
-from typing import IO, Any
+from collections.abc import Callable, Iterator
+from typing import IO, Any, NamedTuple
 from urllib.parse import quote, unquote
 
 import requests
@@ -88,8 +88,7 @@ def options() -> list[cfg.Opt]:
         cfg.StrOpt(
             "swift_store_key",
             secret=True,
-            help="Auth key for the user authenticating against the Swift authentication "
-            "service.",
+            help="Auth key for the user authenticating against the Swift authentication service.",
         ),
         cfg.StrOpt(
             "swift_store_auth_version",
@@ -169,8 +168,7 @@ def options() -> list[cfg.Opt]:
         cfg.BoolOpt(
             "swift_store_create_container_on_put",
             default=False,
-            help="A boolean value that determines if we create the container if it does "
-            "not exist.",
+            help="A boolean value that determines if we create the container if it does not exist.",
         ),
         cfg.StrOpt(
             "swift_upload_buffer_dir",
@@ -272,7 +270,17 @@ def _store_error(exc: Exception, action: str) -> StoreError:
     return StoreError(message)
 
 
-_BACKEND_ERRORS = (ClientException, keystone_errors.ClientException, requests.RequestException, OSError)
+class _Domain(NamedTuple):
+    id: str | None
+    name: str | None
+
+
+_BACKEND_ERRORS = (
+    ClientException,
+    keystone_errors.ClientException,
+    requests.RequestException,
+    OSError,
+)
 
 
 class SwiftStore(StoreDriver):
@@ -344,12 +352,8 @@ class SwiftStore(StoreDriver):
         self.buffer_dir = buffer_dir
         self.store_id = store_id
         self.scheme = "swift+http" if auth_address.startswith("http://") else "swift+https"
-        self._keystone = {
-            "user_domain_id": user_domain_id,
-            "user_domain_name": user_domain_name,
-            "project_domain_id": project_domain_id,
-            "project_domain_name": project_domain_name,
-        }
+        self._user_domain = _Domain(user_domain_id, user_domain_name)
+        self._project_domain = _Domain(project_domain_id, project_domain_name)
         self._os_options = {
             "region_name": region,
             "endpoint_type": endpoint_type,
@@ -391,7 +395,9 @@ class SwiftStore(StoreDriver):
             except _BACKEND_ERRORS as exc:
                 raise _store_error(exc, f"check {location.uri(credentials=False)}") from exc
             else:
-                raise StoreConflict(f"Image data already exists at {location.uri(credentials=False)}")
+                raise StoreConflict(
+                    f"Image data already exists at {location.uri(credentials=False)}"
+                )
         return _SwiftWriter(self, location)
 
     def read(
@@ -485,12 +491,17 @@ class SwiftStore(StoreDriver):
 
     def _keystone_session(self, user: str, key: str) -> keystone_session.Session:
         project, _, username = user.partition(":")
+        # A name given for a domain wins over the id, which defaults to "default".
+        user_domain, project_domain = self._user_domain, self._project_domain
         auth = keystone_v3.Password(
             auth_url=self.auth_address,
             username=username,
             password=key,
             project_name=project,
-            **{name: value for name, value in self._keystone.items() if value is not None},
+            user_domain_id=None if user_domain.name else user_domain.id,
+            user_domain_name=user_domain.name,
+            project_domain_id=None if project_domain.name else project_domain.id,
+            project_domain_name=project_domain.name,
         )
         verify: bool | str = self._cacert or not self._insecure
         return keystone_session.Session(auth=auth, verify=verify, timeout=self._timeout)
@@ -511,7 +522,9 @@ class SwiftStore(StoreDriver):
             session=session, os_options=dict(self._os_options), auth_version="3", **common
         )
 
-    def _borrow(self, location: SwiftLocation | None = None) -> tuple[swiftclient.Connection, Any]:
+    def _borrow(
+        self, location: SwiftLocation | None = None
+    ) -> tuple[swiftclient.Connection, Callable[[], None]]:
         """A connection for ``location`` and the function that gives it back."""
         if location is not None and location.user not in (None, self.user):
             foreign = self._new_connection(location.user, location.key or "")
@@ -523,7 +536,9 @@ class SwiftStore(StoreDriver):
         return connection, lambda: self._idle.append(connection)
 
     @contextlib.contextmanager
-    def _connection(self, location: SwiftLocation | None = None) -> Iterator[swiftclient.Connection]:
+    def _connection(
+        self, location: SwiftLocation | None = None
+    ) -> Iterator[swiftclient.Connection]:
         connection, release = self._borrow(location)
         try:
             yield connection
@@ -540,41 +555,40 @@ class SwiftStore(StoreDriver):
         headers: dict[str, str] | None = None,
         query_string: str | None = None,
     ) -> str:
-        """PUT one object into the store's container; return Swift's etag."""
+        """PUT one object into the store's container; return the etag Swift computed."""
+
+        def put() -> str:
+            if not isinstance(contents, bytes):
+                contents.seek(0)
+            etag: str = connection.put_object(
+                self.container,
+                name,
+                contents,
+                content_length=length,
+                headers=headers,
+                query_string=query_string,
+            )
+            return etag
+
         with self._connection() as connection:
-            for attempt in (1, 2):
-                if not isinstance(contents, bytes):
-                    contents.seek(0)
+            try:
                 try:
-                    etag: str = connection.put_object(
-                        self.container,
-                        name,
-                        contents,
-                        content_length=length,
-                        headers=headers,
-                        query_string=query_string,
-                    )
-                    return etag
+                    return put()
                 except ClientException as exc:
                     # Swift answers 404 to a PUT into a missing container.
-                    if exc.http_status == 404 and attempt == 1 and self.create_container_on_put:
-                        self._create_container(connection)
-                        continue
-                    if exc.http_status == 404:
-                        raise StoreUnavailable(
-                            f"The container {self.container!r} does not exist in Swift; create "
-                            "it or set swift_store_create_container_on_put"
-                        ) from exc
-                    raise _store_error(exc, f"write {self.container}/{name}") from exc
-                except _BACKEND_ERRORS as exc:
-                    raise _store_error(exc, f"write {self.container}/{name}") from exc
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _create_container(self, connection: swiftclient.Connection) -> None:
-        try:
-            connection.put_container(self.container)
-        except _BACKEND_ERRORS as exc:
-            raise _store_error(exc, f"create the container {self.container!r}") from exc
+                    if exc.http_status != 404 or not self.create_container_on_put:
+                        raise
+                connection.put_container(self.container)
+                return put()
+            except ClientException as exc:
+                if exc.http_status == 404:
+                    raise StoreUnavailable(
+                        f"The container {self.container!r} does not exist in Swift; create it "
+                        "or set swift_store_create_container_on_put"
+                    ) from exc
+                raise _store_error(exc, f"write {self.container}/{name}") from exc
+            except _BACKEND_ERRORS as exc:
+                raise _store_error(exc, f"write {self.container}/{name}") from exc
 
     def _delete_segment(self, name: str) -> None:
         with self._connection() as connection:
@@ -699,7 +713,7 @@ class _SwiftWriter(StoreWriter):
 class _SwiftChunks(Iterator[bytes]):
     """Chunks of a GET response; closing it gives the connection back to the pool."""
 
-    def __init__(self, body: Any, release: Any, public: str) -> None:
+    def __init__(self, body: Any, release: Callable[[], None], public: str) -> None:
         self._body: Any = body
         self._release = release
         self._public = public

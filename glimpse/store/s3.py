@@ -1,0 +1,623 @@
+"""The S3 store: image data as objects in one bucket of any S3-compatible service.
+
+Locations use glance_store's form (Ussuri and later)::
+
+    s3://<access key>:<secret key>@<host>[:<port>][/<path>]/<bucket>/<image_id>
+
+``s3://`` (and ``s3+http://``) for a plain-HTTP endpoint, ``s3+https://`` for
+HTTPS. Access and secret key are percent-quoted (RFC 1738), which Glance did
+not do: keys holding ``:``, ``/`` or ``+`` then survive the round trip. Those
+URIs carry a secret: show people :func:`public_uri` instead.
+
+An image that ends within one part buffer (``large_object_chunk_size``) and
+within ``large_object_size`` is stored with one PUT; anything larger goes up as
+a multipart upload of ``large_object_chunk_size`` parts (at least 5 MiB, the
+S3 minimum for every part but the last). Both the PUT and the completion carry
+``If-None-Match: *``, so data of an image is never overwritten.
+
+Payloads are sent unsigned and without SDK checksums: the pipeline hashes the
+data once, and TLS protects it on the wire.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import tempfile
+from collections.abc import Callable, Iterator
+from typing import IO, Any
+from urllib.parse import quote, unquote
+
+import boto3
+from botocore import exceptions as boto_errors
+from botocore.config import Config
+from oslo_config import cfg
+
+from glimpse.store.base import (
+    DEFAULT_CHUNK_SIZE,
+    StoredObject,
+    StoreDriver,
+    StoreWriter,
+    check_read_range,
+)
+from glimpse.store.errors import (
+    StoreAuthError,
+    StoreConflict,
+    StoreError,
+    StoreFull,
+    StoreNotFound,
+    StoreUnavailable,
+)
+
+_LOG = logging.getLogger(__name__)
+
+MiB = 1 << 20
+#: Glance's defaults, in bytes (its options count MiB).
+DEFAULT_LARGE_OBJECT_SIZE = 100 * MiB
+DEFAULT_LARGE_OBJECT_CHUNK_SIZE = 10 * MiB
+#: S3 rules: every part but the last has at least 5 MiB; at most 10000 parts.
+MIN_PART_SIZE = 5 * MiB
+MAX_PARTS = 10000
+# A part buffer stays in memory up to this size, then spills to a file.
+_BUFFER_IN_MEMORY = 4 * MiB
+
+_SCHEMES = {"s3": "http", "s3+http": "http", "s3+https": "https"}
+_ADDRESSING_STYLES = {"auto": "auto", "path": "path", "virtual": "virtual"}
+
+_AUTH_CODES = frozenset(
+    {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken"}
+)
+_NOT_FOUND_CODES = frozenset({"NoSuchKey", "NoSuchBucket", "NotFound"})
+_CONFLICT_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict"})
+_FULL_CODES = frozenset({"EntityTooLarge", "QuotaExceeded", "InsufficientStorage"})
+_UNAVAILABLE_CODES = frozenset({"SlowDown", "ServiceUnavailable", "RequestTimeout"})
+
+
+def options() -> list[cfg.Opt]:
+    """The store's options, with Glance's names; sizes count MiB as in Glance."""
+    return [
+        cfg.StrOpt(
+            "s3_store_host",
+            help="The host where the S3 server is listening, as a DNS name or IP address, "
+            "with an optional port and http:// or https:// (http:// when omitted).",
+        ),
+        cfg.StrOpt(
+            "s3_store_region_name",
+            default="",
+            help="The S3 region name. If this parameter is not set, us-east-1 is used.",
+        ),
+        cfg.StrOpt(
+            "s3_store_access_key",
+            secret=True,
+            help="The S3 query token access key.",
+        ),
+        cfg.StrOpt(
+            "s3_store_secret_key",
+            secret=True,
+            help="The S3 query token secret key.",
+        ),
+        cfg.StrOpt(
+            "s3_store_bucket",
+            help="The S3 bucket to be used to store the Glance data.",
+        ),
+        cfg.BoolOpt(
+            "s3_store_create_bucket_on_put",
+            default=False,
+            help="Determine whether S3 should create a new bucket.",
+        ),
+        cfg.StrOpt(
+            "s3_store_bucket_url_format",
+            default="path",
+            choices=sorted(_ADDRESSING_STYLES),
+            help="The S3 calling format used to determine the object. In path-style the "
+            "endpoint for the object looks like 'https://s3.amazonaws.com/bucket/example.img'; "
+            "in virtual-style like 'https://bucket.s3.amazonaws.com/example.img'.",
+        ),
+        cfg.IntOpt(
+            "s3_store_large_object_size",
+            default=DEFAULT_LARGE_OBJECT_SIZE // MiB,
+            min=1,
+            help="What size, in MB, should S3 start chunking image files and do a multipart "
+            "upload in S3.",
+        ),
+        cfg.IntOpt(
+            "s3_store_large_object_chunk_size",
+            default=DEFAULT_LARGE_OBJECT_CHUNK_SIZE // MiB,
+            min=MIN_PART_SIZE // MiB,
+            help="What multipart upload part size, in MB, should S3 use when uploading "
+            "parts. Must be at least 5; at most 10,000 parts fit in one image.",
+        ),
+        cfg.StrOpt(
+            "s3_store_cacert",
+            default="",
+            help="The path to the CA cert bundle to use. The default value (an empty "
+            "string) forces the use of the default CA cert bundle used by botocore.",
+        ),
+        cfg.StrOpt(
+            "s3_upload_buffer_dir",
+            help="Directory to buffer upload parts in. Defaults to the system's temporary "
+            "directory.",
+        ),
+    ]
+
+
+@dataclasses.dataclass(frozen=True)
+class S3Location:
+    """The parts of an S3 location URI, unquoted."""
+
+    scheme: str
+    #: ``http://`` or ``https://`` URL of the service, without a trailing slash.
+    endpoint: str
+    bucket: str
+    key: str
+    access_key: str | None = None
+    secret_key: str | None = dataclasses.field(default=None, repr=False)
+
+    def uri(self, *, credentials: bool = True) -> str:
+        """Render the location; ``credentials=False`` leaves out both keys."""
+        address = self.endpoint.split("://", 1)[-1].strip("/")
+        userinfo = ""
+        if credentials and self.access_key is not None:
+            access, secret = quote(self.access_key, safe=""), quote(self.secret_key or "", safe="")
+            userinfo = f"{access}:{secret}@"
+        bucket, key = quote(self.bucket, safe=""), quote(self.key, safe="")
+        return f"{self.scheme}://{userinfo}{address}/{bucket}/{key}"
+
+
+def parse_location(uri: str) -> S3Location:
+    """Split an ``s3[+http|+https]://`` URI; ValueError when it is not one.
+
+    Keys are split at the last ``:`` before the last ``@`` and only then
+    unquoted; unquoted URIs written by Glance parse too, since a secret key
+    never holds a ``:``.
+    """
+    scheme, separator, rest = uri.partition("://")
+    if not separator or scheme not in _SCHEMES or "://" in rest:
+        raise ValueError(f"not an S3 location (scheme {scheme!r})")
+    userinfo, at, address = rest.rpartition("@")
+    access_key = secret_key = None
+    if at:
+        quoted_access, colon, quoted_secret = userinfo.rpartition(":")
+        if not colon or not quoted_access:
+            raise ValueError("credentials of an S3 location must be access:secret")
+        access_key, secret_key = unquote(quoted_access), unquote(quoted_secret)
+    parts = address.rsplit("/", 2)
+    if len(parts) != 3 or not all(parts):
+        raise ValueError("an S3 location ends in <host>/<bucket>/<key>")
+    host, bucket, key = parts
+    return S3Location(
+        scheme=scheme,
+        endpoint=f"{_SCHEMES[scheme]}://{host}",
+        bucket=unquote(bucket),
+        key=unquote(key),
+        access_key=access_key,
+        secret_key=secret_key,
+    )
+
+
+def public_uri(uri: str) -> str:
+    """``uri`` without its keys, for logs, API responses and error messages."""
+    try:
+        return parse_location(uri).uri(credentials=False)
+    except ValueError:
+        scheme, separator, rest = uri.partition("://")
+        return f"{scheme}{separator}{rest.rpartition('@')[2]}"
+
+
+def _store_error(exc: Exception, action: str) -> StoreError:
+    """Translate what botocore raised into the store's errors."""
+    message = f"S3 could not {action}: {exc}"
+    if isinstance(exc, boto_errors.ClientError):
+        code, status = _error_code(exc), _status(exc)
+        if code in _AUTH_CODES or status in (401, 403):
+            return StoreAuthError(message)
+        if code in _NOT_FOUND_CODES or status == 404:
+            return StoreNotFound(message)
+        if code in _CONFLICT_CODES or status == 412:
+            return StoreConflict(message)
+        if code in _FULL_CODES or status in (413, 507):
+            return StoreFull(message)
+        if code in _UNAVAILABLE_CODES or status in (408, 429) or status >= 500:
+            return StoreUnavailable(message)
+        return StoreError(message)
+    if isinstance(exc, boto_errors.NoCredentialsError | boto_errors.PartialCredentialsError):
+        return StoreAuthError(message)
+    if isinstance(
+        exc,
+        boto_errors.ConnectionError | boto_errors.HTTPClientError | boto_errors.ReadTimeoutError,
+    ):
+        return StoreUnavailable(message)
+    return StoreError(message)
+
+
+def _error_code(exc: boto_errors.ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _status(exc: boto_errors.ClientError) -> int:
+    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+
+
+_BACKEND_ERRORS = (boto_errors.BotoCoreError, boto_errors.ClientError)
+
+
+class S3Store(StoreDriver):
+    """Stores each image as the object ``<bucket>/<image_id>``.
+
+    Locations with another access key at the same endpoint are served with
+    the keys the URI carries; locations of the store's own access key always
+    use the configured secret, so rotating it does not strand existing
+    images. Locations at another endpoint belong to another store and are
+    treated as missing.
+
+    Thread-safe: boto3 clients are.
+    """
+
+    read_only = False
+
+    def __init__(
+        self,
+        host: str,
+        access_key: str,
+        secret_key: str,
+        bucket: str,
+        *,
+        region_name: str = "",
+        bucket_url_format: str = "path",
+        create_bucket_on_put: bool = False,
+        large_object_size: int = DEFAULT_LARGE_OBJECT_SIZE,
+        large_object_chunk_size: int = DEFAULT_LARGE_OBJECT_CHUNK_SIZE,
+        cacert: str | None = None,
+        buffer_dir: str | None = None,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 60.0,
+        max_attempts: int = 3,
+        store_id: str = "s3",
+    ) -> None:
+        """``host`` is the endpoint, with ``http://`` or ``https://`` (``http://`` if neither).
+
+        Sizes are in bytes (Glance's options count MiB). ``max_attempts``
+        counts botocore's tries of one request, the first included.
+        """
+        if large_object_chunk_size < MIN_PART_SIZE:
+            raise ValueError(
+                f"large_object_chunk_size must be at least {MIN_PART_SIZE} bytes (5 MiB)"
+            )
+        if large_object_size < 0:
+            raise ValueError("large_object_size must not be negative")
+        if bucket_url_format not in _ADDRESSING_STYLES:
+            raise ValueError(f"bucket_url_format must be one of {sorted(_ADDRESSING_STYLES)}")
+        if not bucket or "/" in bucket:
+            raise ValueError(f"invalid bucket name {bucket!r}")
+        if not host.startswith(("http://", "https://")):
+            host = "http://" + host
+        self.endpoint = host.rstrip("/")
+        self.access_key = access_key
+        self._secret_key = secret_key
+        self.bucket = bucket
+        self.region_name = region_name or "us-east-1"
+        self.create_bucket_on_put = create_bucket_on_put
+        self.large_object_size = large_object_size
+        self.large_object_chunk_size = large_object_chunk_size
+        self.buffer_dir = buffer_dir
+        self.store_id = store_id
+        self.scheme = "s3+https" if self.endpoint.startswith("https://") else "s3"
+        self._config = Config(
+            s3={
+                "addressing_style": _ADDRESSING_STYLES[bucket_url_format],
+                "payload_signing_enabled": False,
+            },
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+            retries={"max_attempts": max_attempts, "mode": "standard"},
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+        )
+        self._verify: bool | str = cacert or True
+        self.client = self._new_client(access_key, secret_key)
+
+    def __repr__(self) -> str:
+        return (
+            f"S3Store({self.endpoint!r}, access_key={self.access_key!r}, "
+            f"bucket={self.bucket!r}, store_id={self.store_id!r})"
+        )
+
+    def uri_for(self, image_id: str) -> str:
+        """The location URI, with keys, the data of ``image_id`` gets in this store."""
+        return self._own_location(image_id).uri()
+
+    def public_uri(self, uri: str) -> str:
+        """``uri`` without keys; see :func:`public_uri`."""
+        return public_uri(uri)
+
+    def begin_write(self, image_id: str) -> StoreWriter:
+        location = self._own_location(image_id)
+        public = location.uri(credentials=False)
+        # Checked here as well as at commit so a conflicting upload fails
+        # before the client has sent its body.
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=image_id)
+        except boto_errors.ClientError as exc:
+            # A missing bucket is a bare 404 too (HEAD has no body); the
+            # first PUT creates it or reports it.
+            if _status(exc) != 404:
+                raise _store_error(exc, f"check {public}") from exc
+        except _BACKEND_ERRORS as exc:
+            raise _store_error(exc, f"check {public}") from exc
+        else:
+            raise StoreConflict(f"Image data already exists at {public}")
+        return _S3Writer(self, location)
+
+    def read(
+        self,
+        uri: str,
+        offset: int = 0,
+        length: int | None = None,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+    ) -> Iterator[bytes]:
+        check_read_range(offset, length, chunk_size)
+        location, client = self._location(uri)
+        public = location.uri(credentials=False)
+        if length == 0:
+            self.stat(uri)  # still report a missing object
+            return iter(())
+        request: dict[str, Any] = {"Bucket": location.bucket, "Key": location.key}
+        if offset or length is not None:
+            last = "" if length is None else str(offset + length - 1)
+            request["Range"] = f"bytes={offset}-{last}"
+        try:
+            response = client.get_object(**request)
+        except boto_errors.ClientError as exc:
+            if _error_code(exc) == "InvalidRange":
+                return iter(())  # the object exists; the range starts at or past its end
+            raise _store_error(exc, f"read {public}") from exc
+        except _BACKEND_ERRORS as exc:
+            raise _store_error(exc, f"read {public}") from exc
+        return _S3Chunks(response["Body"], chunk_size, public)
+
+    def delete(self, uri: str) -> None:
+        location, client = self._location(uri)
+        public = location.uri(credentials=False)
+        # S3 answers 204 to deleting a missing key: ask first.
+        self.stat(uri)
+        try:
+            client.delete_object(Bucket=location.bucket, Key=location.key)
+        except _BACKEND_ERRORS as exc:
+            raise _store_error(exc, f"delete {public}") from exc
+
+    def stat(self, uri: str) -> int:
+        location, client = self._location(uri)
+        try:
+            response = client.head_object(Bucket=location.bucket, Key=location.key)
+        except _BACKEND_ERRORS as exc:
+            raise _store_error(exc, f"stat {location.uri(credentials=False)}") from exc
+        return int(response["ContentLength"])
+
+    def _new_client(self, access_key: str, secret_key: str) -> Any:
+        # A session per client: boto3's default session is not thread-safe.
+        return boto3.session.Session().client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=access_key,
+            aws_secret_access_key=secret_key,
+            region_name=self.region_name,
+            verify=self._verify,
+            config=self._config,
+        )
+
+    def _own_location(self, image_id: str) -> S3Location:
+        if not image_id or "/" in image_id:
+            raise ValueError(f"Image id {image_id!r} cannot be used as an S3 key")
+        return S3Location(
+            scheme=self.scheme,
+            endpoint=self.endpoint,
+            bucket=self.bucket,
+            key=image_id,
+            access_key=self.access_key,
+            secret_key=self._secret_key,
+        )
+
+    def _location(self, uri: str) -> tuple[S3Location, Any]:
+        """The parsed location and the client to reach it with."""
+        try:
+            location = parse_location(uri)
+        except ValueError as exc:
+            raise StoreNotFound(f"{public_uri(uri)!r} is not an S3 location: {exc}") from None
+        if location.endpoint.rstrip("/") != self.endpoint:
+            raise StoreNotFound(
+                f"{location.uri(credentials=False)!r} is not a location of this S3 store"
+            )
+        if location.access_key in (None, self.access_key):
+            return location, self.client
+        return location, self._new_client(location.access_key, location.secret_key or "")
+
+    def _in_bucket(self, request: Callable[[], Any]) -> Any:
+        """Run a request that creates an object, creating the missing bucket when allowed."""
+        try:
+            return request()
+        except boto_errors.ClientError as exc:
+            if _error_code(exc) != "NoSuchBucket":
+                raise
+            if not self.create_bucket_on_put:
+                raise StoreUnavailable(
+                    f"The bucket {self.bucket!r} does not exist; create it or set "
+                    "s3_store_create_bucket_on_put"
+                ) from exc
+        bucket: dict[str, Any] = {"Bucket": self.bucket}
+        if self.region_name != "us-east-1":
+            bucket["CreateBucketConfiguration"] = {"LocationConstraint": self.region_name}
+        try:
+            self.client.create_bucket(**bucket)
+        except boto_errors.ClientError as exc:
+            # Another writer may have been first.
+            if _error_code(exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                raise
+        return request()
+
+
+class _S3Writer(StoreWriter):
+    def __init__(self, store: S3Store, location: S3Location) -> None:
+        self._store = store
+        self._location = location
+        self._buffer: IO[bytes] | None = tempfile.SpooledTemporaryFile(
+            max_size=_BUFFER_IN_MEMORY, dir=store.buffer_dir
+        )
+        self._buffered = 0
+        self._size = 0
+        self._upload_id: str | None = None
+        self._parts: list[dict[str, Any]] = []
+        self._committed = False
+
+    @property
+    def upload_id(self) -> str | None:
+        """The multipart upload in progress, if any (exposed for tests and debugging)."""
+        return self._upload_id
+
+    def write(self, data: bytes) -> None:
+        if self._buffer is None:
+            raise ValueError("write() on a writer that was committed or aborted")
+        part_size = self._store.large_object_chunk_size
+        view = memoryview(data)
+        while view:
+            # Upload a full buffer only once more data arrives, so an image
+            # of exactly one buffer can still be a plain object.
+            if self._buffered == part_size:
+                self._upload_part()
+            piece = view[: part_size - self._buffered]
+            self._buffer.write(piece)
+            self._buffered += len(piece)
+            self._size += len(piece)
+            view = view[len(piece) :]
+
+    def commit(self) -> StoredObject:
+        if self._buffer is None:
+            raise ValueError("commit() on a writer that was committed or aborted")
+        public = self._location.uri(credentials=False)
+        try:
+            if self._upload_id is None and self._size <= self._store.large_object_size:
+                self._put_whole()
+            else:
+                if self._buffered or not self._parts:
+                    self._upload_part()
+                self._store.client.complete_multipart_upload(
+                    Bucket=self._store.bucket,
+                    Key=self._location.key,
+                    UploadId=self._upload_id,
+                    MultipartUpload={"Parts": self._parts},
+                    IfNoneMatch="*",
+                )
+        except BaseException as exc:
+            self._discard()
+            if isinstance(exc, _BACKEND_ERRORS):
+                error = _store_error(exc, f"write {public}")
+                if isinstance(error, StoreConflict):
+                    error = StoreConflict(f"Image data already exists at {public}")
+                raise error from exc
+            raise
+        self._close_buffer()
+        self._committed = True
+        return StoredObject(uri=self._location.uri(), size=self._size)
+
+    def abort(self) -> None:
+        if not self._committed:
+            self._discard()
+
+    def _put_whole(self) -> None:
+        buffer, store = self._buffer, self._store
+        assert buffer is not None
+
+        def put() -> Any:
+            buffer.seek(0)
+            return store.client.put_object(
+                Bucket=store.bucket,
+                Key=self._location.key,
+                Body=buffer,
+                ContentLength=self._size,
+                IfNoneMatch="*",
+            )
+
+        store._in_bucket(put)
+
+    def _upload_part(self) -> None:
+        assert self._buffer is not None
+        store = self._store
+        if len(self._parts) == MAX_PARTS:
+            raise StoreFull(
+                f"Image data exceeds {MAX_PARTS} parts of {store.large_object_chunk_size} bytes, "
+                "the most one S3 multipart upload holds; raise large_object_chunk_size"
+            )
+        try:
+            if self._upload_id is None:
+                response = store._in_bucket(
+                    lambda: store.client.create_multipart_upload(
+                        Bucket=store.bucket, Key=self._location.key
+                    )
+                )
+                self._upload_id = str(response["UploadId"])
+            self._buffer.seek(0)
+            number = len(self._parts) + 1
+            response = store.client.upload_part(
+                Bucket=store.bucket,
+                Key=self._location.key,
+                UploadId=self._upload_id,
+                PartNumber=number,
+                Body=self._buffer,
+                ContentLength=self._buffered,
+            )
+        except _BACKEND_ERRORS as exc:
+            raise _store_error(exc, f"write {self._location.uri(credentials=False)}") from exc
+        self._parts.append({"PartNumber": number, "ETag": response["ETag"]})
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        self._buffered = 0
+
+    def _close_buffer(self) -> None:
+        if self._buffer is not None:
+            buffer, self._buffer = self._buffer, None
+            buffer.close()
+
+    def _discard(self) -> None:
+        self._close_buffer()
+        self._parts = []
+        upload_id, self._upload_id = self._upload_id, None
+        if upload_id is None:
+            return
+        try:
+            self._store.client.abort_multipart_upload(
+                Bucket=self._store.bucket, Key=self._location.key, UploadId=upload_id
+            )
+        except boto_errors.ClientError as exc:
+            if _error_code(exc) != "NoSuchUpload":
+                _LOG.warning("Orphaned S3 multipart upload %s: %s", upload_id, exc)
+        except _BACKEND_ERRORS as exc:
+            _LOG.warning("Orphaned S3 multipart upload %s: %s", upload_id, exc)
+
+
+class _S3Chunks(Iterator[bytes]):
+    """Chunks of a GET response body; closing it releases the connection."""
+
+    def __init__(self, body: Any, chunk_size: int, public: str) -> None:
+        self._body: Any = body
+        self._chunks = body.iter_chunks(chunk_size)
+        self._public = public
+
+    def __next__(self) -> bytes:
+        if self._body is None:
+            raise StopIteration
+        try:
+            chunk: bytes = next(self._chunks)
+        except StopIteration:
+            self.close()
+            raise
+        except _BACKEND_ERRORS as exc:
+            self.close()
+            raise _store_error(exc, f"read {self._public}") from exc
+        return chunk
+
+    def close(self) -> None:
+        if self._body is not None:
+            body, self._body = self._body, None
+            body.close()
+
+    def __del__(self) -> None:
+        self.close()

@@ -1,0 +1,133 @@
+"""The versions document, version negotiation and the health check."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from tests.support.client import Api
+
+EXPECTED = [
+    ("v2.7", "CURRENT"),
+    ("v2.6", "SUPPORTED"),
+    ("v2.5", "SUPPORTED"),
+    ("v2.4", "SUPPORTED"),
+    ("v2.3", "SUPPORTED"),
+    ("v2.2", "SUPPORTED"),
+    ("v2.1", "SUPPORTED"),
+    ("v2.0", "SUPPORTED"),
+]
+VND = "application/vnd.openstack.images-"
+
+
+def _entries(body: dict[str, list[dict[str, object]]]) -> list[tuple[object, object]]:
+    return [(entry["id"], entry["status"]) for entry in body["versions"]]
+
+
+def test_root_is_300_with_every_version_in_order(api: Api) -> None:
+    response = api.get("/")
+    assert response.status_code == 300
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["x-openstack-request-id"].startswith("req-")
+    body = response.json()
+    assert _entries(body) == EXPECTED
+    for entry in body["versions"]:
+        assert entry["links"] == [{"rel": "self", "href": "http://testserver/v2/"}]
+
+
+def test_versions_is_200_with_the_same_document(api: Api) -> None:
+    root = api.get("/").json()
+    for path in ("/versions", "/versions/"):
+        response = api.get(path)
+        assert response.status_code == 200, path
+        assert response.json() == root
+    # Glance answers /versions whatever the method.
+    assert api.post("/versions").status_code == 200
+
+
+def test_no_v2_8_without_multiple_stores(api: Api) -> None:
+    ids = [entry["id"] for entry in api.get("/versions").json()["versions"]]
+    assert "v2.8" not in ids
+    assert api.get("/v2.8/images").status_code == 300
+
+
+def test_links_use_the_request_host_or_public_endpoint(make_api: Callable[..., Api]) -> None:
+    api = make_api()
+    response = api.get("/versions", headers={"Host": "glance.example.com:9292"})
+    assert response.json()["versions"][0]["links"][0]["href"] == "http://glance.example.com:9292/v2/"
+
+    public = make_api(public_endpoint="https://images.example.org/")
+    href = public.get("/versions").json()["versions"][0]["links"][0]["href"]
+    assert href == "https://images.example.org/v2/"
+
+
+@pytest.mark.parametrize("prefix", ["/v2", "/v2.0", "/v2.3", "/v2.6", "/v2.7"])
+def test_every_accepted_prefix_serves_v2(api: Api, prefix: str) -> None:
+    image = api.create_image(name="x")
+    listed = api.get(f"{prefix}/images")
+    assert listed.status_code == 200
+    assert [i["id"] for i in listed.json()["images"]] == [image["id"]]
+    shown = api.get(f"{prefix}/images/{image['id']}")
+    assert shown.status_code == 200
+    # Links in bodies always name /v2, whatever prefix was used.
+    assert shown.json()["self"] == f"/v2/images/{image['id']}"
+
+
+def test_v2_3_is_the_same_as_v2(api: Api) -> None:
+    api.create_image(name="a")
+    assert api.get("/v2.3/images").json() == api.get("/v2/images").json()
+    created = api.post("/v2.3/images", json={"name": "b"})
+    assert created.status_code == 201
+    assert created.headers["location"] == f"http://testserver/v2/images/{created.json()['id']}"
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/v2.9/images", "/v2.10/images", "/v1/images", "/v1.0/images", "/v1.1/images", "/v3",
+     "/v3/images", "/foo", "/images", "/v20/images", "/v2x/images", "/V2/images"],
+)
+def test_unknown_versions_get_the_versions_list(api: Api, path: str) -> None:
+    response = api.get(path)
+    assert response.status_code == 300, path
+    assert _entries(response.json()) == EXPECTED
+
+
+def test_unknown_versions_do_not_reach_the_api(api: Api) -> None:
+    for method in ("POST", "PUT", "DELETE", "PATCH"):
+        assert api.request(method, "/v1/images", json={}).status_code == 300, method
+    assert api.get("/v2/images").json()["images"] == []
+
+
+def test_v2_without_a_path_is_not_found(api: Api) -> None:
+    assert api.get("/v2/").status_code == 404
+    assert api.get("/v2").status_code == 404
+
+
+@pytest.mark.parametrize("accept", [f"{VND}v2", f"{VND}v2.0", f"{VND}v2.3", f"{VND}v2.7"])
+def test_accept_header_selects_v2_for_unprefixed_paths(api: Api, accept: str) -> None:
+    image = api.create_image(name="x")
+    listed = api.get("/images", headers={"Accept": accept})
+    assert listed.status_code == 200
+    assert [i["id"] for i in listed.json()["images"]] == [image["id"]]
+    shown = api.get(f"/images/{image['id']}", headers={"Accept": accept})
+    assert shown.status_code == 200 and shown.json()["id"] == image["id"]
+    schema = api.get("/schemas/image", headers={"Accept": accept})
+    assert schema.status_code == 200 and schema.json()["name"] == "image"
+
+
+@pytest.mark.parametrize("accept", [f"{VND}v2.8", f"{VND}v2.9", f"{VND}v1", "application/json"])
+def test_unknown_accept_version_gets_the_versions_list(api: Api, accept: str) -> None:
+    response = api.get("/images", headers={"Accept": accept})
+    assert response.status_code == 300
+    assert _entries(response.json()) == EXPECTED
+
+
+def test_healthcheck(api: Api) -> None:
+    response = api.get("/healthcheck")
+    assert response.status_code == 200
+    assert response.text == "OK"
+    assert response.headers["content-type"].startswith("text/plain")
+    assert response.headers["x-openstack-request-id"].startswith("req-")
+    # Identity does not matter to the health check.
+    assert api.as_("p1").get("/healthcheck").text == "OK"
