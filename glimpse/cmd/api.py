@@ -10,6 +10,7 @@ import ipaddress
 import json
 import logging
 import os
+import subprocess
 import sys
 from collections.abc import Sequence
 
@@ -73,11 +74,39 @@ def app_factory() -> ASGIApp:
     return create_app(prepare(conf))
 
 
+def start_embedded_workers(conf: cfg.ConfigOpts, args: list[str]) -> list[subprocess.Popen[bytes]]:
+    """glimpse-worker processes beside the API, so a single command has working imports."""
+    count = int(conf.worker.embedded_workers)
+    return [
+        subprocess.Popen([sys.executable, "-m", "glimpse.cmd.worker", *args])
+        for _ in range(count)
+    ]
+
+
+def stop_embedded_workers(workers: list[subprocess.Popen[bytes]]) -> None:
+    for proc in workers:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in workers:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     conf = config.new_conf(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     rt = prepare(conf)
+    workers = start_embedded_workers(conf, args)
+    try:
+        _serve(conf, rt, args)
+    finally:
+        stop_embedded_workers(workers)
+
+
+def _serve(conf: cfg.ConfigOpts, rt: Runtime, args: list[str]) -> None:
     workers = conf.workers or os.cpu_count() or 1
     LOG.info("Glimpse API on http://%s:%s (%d worker(s))", conf.bind_host, conf.bind_port, workers)
     if workers == 1:

@@ -12,9 +12,9 @@ from collections.abc import Iterable, Sequence
 
 from oslo_config import cfg
 
-from glimpse.config import api, database, image_format, paste, store, task
+from glimpse.config import api, database, image_format, paste, store, task, worker
 
-_GROUP_MODULES = (api, database, image_format, paste, store, task)
+_GROUP_MODULES = (api, database, image_format, paste, store, task, worker)
 
 
 def register(conf: cfg.ConfigOpts) -> None:
@@ -72,3 +72,13 @@ def database_url(conf: cfg.ConfigOpts) -> str:
 def filesystem_datadir(conf: cfg.ConfigOpts) -> str:
     """``[glance_store] filesystem_store_datadir``, or ``images/`` in the data folder."""
     return str(conf.glance_store.filesystem_store_datadir or os.path.join(data_dir(conf), "images"))
+
+
+def staging_dir(conf: cfg.ConfigOpts) -> str:
+    """The staging folder: ``node_staging_uri`` (a file:// URI), or ``staging/`` in the data folder."""
+    uri = conf.node_staging_uri
+    if not uri:
+        return os.path.join(data_dir(conf), "staging")
+    if not uri.startswith("file://") or not uri[len("file://") :].startswith("/"):
+        raise ValueError(f"node_staging_uri must be a file:// URI with an absolute path, not {uri!r}")
+    return uri[len("file://") :]

@@ -142,6 +142,7 @@ class Task(SoftDelete, Base):
         Index("ix_tasks_owner", "owner"),
         Index("ix_tasks_image_id", "image_id"),
         Index("ix_tasks_status", "status"),
+        Index("ix_tasks_status_lease", "status", "lease_expires_at"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -155,6 +156,12 @@ class Task(SoftDelete, Base):
     image_id: Mapped[str | None] = mapped_column(String(36))
     request_id: Mapped[str | None] = mapped_column(String(64))
     user_id: Mapped[str | None] = mapped_column(String(255))
+    # A task is also a job for glimpse-worker: claimed under a lease, with progress.
+    worker: Mapped[str | None] = mapped_column(String(255))
+    lease_expires_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    bytes_done: Mapped[int | None] = mapped_column(BigInteger)
+    bytes_total: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class ImageUpload(Base):

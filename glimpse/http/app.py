@@ -21,11 +21,13 @@ from glimpse.http import (
     identity,
     image_data,
     images,
+    imports,
     lifecycle,
     members,
     metadefs,
     schemas,
     tags,
+    tasks,
     versions,
 )
 from glimpse.runtime import Runtime
@@ -58,6 +60,14 @@ def v2_routes() -> list[BaseRoute]:
         _route("/v2/images/{image_id}", images.delete, "DELETE"),
         _route("/v2/images/{image_id}/file", image_data.upload, "PUT"),
         _route("/v2/images/{image_id}/file", image_data.download, "GET"),
+        _route("/v2/images/{image_id}/stage", imports.stage, "PUT"),
+        _route("/v2/images/{image_id}/import", imports.start, "POST"),
+        _route("/v2/images/{image_id}/tasks", tasks.image_tasks, "GET"),
+        _route("/v2/info/import", imports.info, "GET"),
+        _route("/v2/tasks", tasks.index, "GET"),
+        _route("/v2/tasks", tasks.create, "POST"),
+        _route("/v2/tasks/{task_id}", tasks.show, "GET"),
+        _route("/v2/tasks/{task_id}", tasks.delete, "DELETE"),
         _route("/v2/images/{image_id}/actions/deactivate", images.deactivate, "POST"),
         _route("/v2/images/{image_id}/actions/reactivate", images.reactivate, "POST"),
         _route("/v2/images/{image_id}/tags/{tag}", tags.add, "PUT"),
@@ -188,7 +198,9 @@ class Gateway:
         return sent if sent.startswith("req-") else "req-" + sent
 
     async def _healthcheck(self, scope: Scope, receive: Receive, send: Send) -> None:
-        disabled = os.path.exists(os.path.join(os.path.sep, "etc", "glimpse", "healthcheck_disable"))
+        disabled = os.path.exists(
+            os.path.join(os.path.sep, "etc", "glimpse", "healthcheck_disable")
+        )
         response = PlainTextResponse(
             "DISABLED BY FILE" if disabled else "OK", status_code=503 if disabled else 200
         )

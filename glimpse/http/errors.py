@@ -9,40 +9,63 @@ from __future__ import annotations
 
 import html
 import json
+import re
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from glimpse import errors
 
+_OFFERS = ("text/html", "application/json")
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9a-z-]+$")
+_QVALUE = re.compile(r"^(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$")
+
 
 def _preferred(accept: str | None) -> str:
-    if not accept:
+    """The body format webob's ``acceptable_offers`` picks among Glance's two offers.
+
+    Each offer takes the quality of the most specific range matching it; the best
+    quality wins and a tie goes to HTML. No header, or one matching neither offer,
+    gives plain text; a malformed header accepts anything, hence HTML.
+    """
+    if accept is None:
         return "text/plain"
-    best = None
-    best_q = -1.0
-    for position, part in enumerate(accept.split(",")):
-        fields = [f.strip() for f in part.split(";")]
-        media = fields[0].lower()
-        q = 1.0
-        for param in fields[1:]:
-            if param.startswith("q="):
-                try:
-                    q = float(param[2:])
-                except ValueError:
-                    q = 0.0
-        for offer in ("text/html", "application/json"):
-            if _matches(media, offer) and q > best_q and q > 0:
-                best, best_q = offer, q
-        del position
-    return best or "text/plain"
-
-
-def _matches(pattern: str, offer: str) -> bool:
-    if pattern in ("*/*", offer):
-        return True
-    major, _, minor = pattern.partition("/")
-    return minor == "*" and offer.startswith(major + "/")
+    ranges: list[tuple[str, str, bool, float]] = []
+    for part in accept.split(","):
+        if not part.strip():
+            continue
+        media, *params = (field.strip() for field in part.split(";"))
+        kind, _, sub = media.lower().partition("/")
+        if not (_TOKEN.match(kind) and _TOKEN.match(sub)) or (kind == "*" and sub != "*"):
+            return "text/html"
+        q, media_params = 1.0, False
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                if not _QVALUE.match(value.strip()):
+                    return "text/html"
+                q = float(value)
+                break  # what follows q are accept-extensions
+            media_params = True
+        ranges.append((kind, sub, media_params, q))
+    best, best_q = "text/plain", 0.0
+    for offer in _OFFERS:
+        kind, sub = offer.split("/")
+        quality, specificity = 0.0, 0
+        for r_kind, r_sub, r_params, q in ranges:
+            if (r_kind, r_sub) == (kind, sub) and not r_params:
+                level = 3
+            elif r_kind == kind and r_sub == "*":
+                level = 2
+            elif (r_kind, r_sub) == ("*", "*"):
+                level = 1
+            else:
+                continue
+            if level > specificity:
+                quality, specificity = q, level
+        if quality > best_q:
+            best, best_q = offer, quality
+    return best
 
 
 def render(request: Request | None, error: errors.GlimpseError) -> Response:
@@ -53,7 +76,8 @@ def render(request: Request | None, error: errors.GlimpseError) -> Response:
     if kind == "text/html":
         body = (
             f"<html>\n <head>\n  <title>{status_line}</title>\n </head>\n <body>\n"
-            f"  <h1>{status_line}</h1>\n  {html.escape(error.message)}<br /><br />\n\n\n\n </body>\n"
+            f"  <h1>{status_line}</h1>\n  {html.escape(error.message)}<br /><br />\n\n\n\n"
+            " </body>\n"
             "</html>"
         )
         media = "text/html; charset=UTF-8"

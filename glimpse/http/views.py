@@ -8,6 +8,7 @@ from typing import Any
 from glimpse.context import RequestContext
 from glimpse.runtime import Runtime
 from glimpse.services.records import ImageRecord, MemberRecord
+from glimpse.services.tasks import TaskRecord
 
 
 def timestamp(value: datetime.datetime | None) -> str | None:
@@ -75,3 +76,33 @@ def member(m: MemberRecord) -> dict[str, Any]:
         "updated_at": timestamp(m.updated_at),
         "schema": "/v2/schemas/member",
     }
+
+
+def task(t: TaskRecord, *, full: bool = True, with_image: bool = False) -> dict[str, Any]:
+    """A task; list entries ("stubs") omit input, result and message."""
+    task_input = t.input
+    if isinstance(task_input, dict):
+        task_input = {k: v for k, v in task_input.items() if k != "roles"}
+    body: dict[str, Any] = {
+        "id": t.id,
+        "type": t.type,
+        "status": t.status,
+        "owner": t.owner,
+        "created_at": timestamp(t.created_at),
+        "updated_at": timestamp(t.updated_at),
+        "self": f"/v2/tasks/{t.id}",
+        "schema": "/v2/schemas/task",
+    }
+    if t.expires_at is not None:
+        body["expires_at"] = timestamp(t.expires_at)
+    if full:
+        body["input"] = task_input
+        body["result"] = t.result
+        body["message"] = t.message
+    if t.status == "processing" and (t.bytes_done is not None or t.bytes_total is not None):
+        body["progress"] = {"bytes_done": t.bytes_done, "bytes_total": t.bytes_total}
+    if with_image:
+        body["image_id"] = t.image_id
+        body["request_id"] = t.request_id
+        body["user_id"] = t.user_id
+    return body

@@ -288,7 +288,8 @@ def _tags_request() -> dict[str, Any]:
             "additionalProperties": False,
         },
     }
-    return _item("tags", {"tags": tags}, [])
+    # Glance leaves "tags" optional and then fails with a 500 without it.
+    return _item("tags", {"tags": tags}, ["tags"])
 
 
 def _resource_type_association() -> dict[str, Any]:
@@ -362,10 +363,12 @@ _VALIDATORS = {
 
 def validate(kind: str, body: Any) -> None:
     """Check a request body for ``kind``: 403 for read-only attributes, 400 for the schema."""
-    if isinstance(body, dict):
-        for key in READ_ONLY[kind]:
-            if key in body:
-                raise errors.ReadOnlyAttribute(key)
+    # The documents, as Glance's, do not say "type": "object", so check it here.
+    if not isinstance(body, dict):
+        raise errors.BadRequest("Unexpected body type. Expected dict.")
+    for key in READ_ONLY[kind]:
+        if key in body:
+            raise errors.ReadOnlyAttribute(key)
     error = jsonschema.exceptions.best_match(_VALIDATORS[kind].iter_errors(body))
     if error is not None:
         raise errors.BadRequest(_describe(error, _REQUEST_SCHEMAS[kind]["name"]))

@@ -119,6 +119,49 @@ async def upload(rt: Runtime, context: RequestContext, image_id: str, req: Uploa
         raise
 
 
+async def stage(rt: Runtime, context: RequestContext, image_id: str, req: UploadRequest) -> None:
+    """Receive data into the staging area for a later glance-direct import (queued → uploading)."""
+    access.require_writable_context(context)
+    if "glance-direct" not in rt.conf.enabled_import_methods:
+        raise errors.NotFound("The glance-direct import method is not enabled.")
+    hash_algo = str(rt.conf.hashing_algorithm)
+    driver, limits = await run_in_threadpool(_begin, rt, context, image_id, req, "stage")
+    try:
+        result = await _receive(rt, driver, image_id, req, limits, hash_algo)
+    except errors.Conflict as exc:
+        with anyio.CancelScope(shield=True):
+            await run_in_threadpool(_revert_to_queued, rt, image_id)
+        raise errors.Conflict(f"Image {image_id} already has data on staging.") from exc
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await run_in_threadpool(_revert_to_queued, rt, image_id)
+        raise
+    try:
+        await run_in_threadpool(_finish_stage, rt, image_id)
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await run_in_threadpool(_discard, driver, result.stored.uri)
+            await run_in_threadpool(_revert_to_queued, rt, image_id)
+        raise
+
+
+def _finish_stage(rt: Runtime, image_id: str) -> None:
+    with rt.db.transaction() as session:
+        image = session.get(Image, image_id)
+        if image is None or image.deleted or image.status != "uploading":
+            raise errors.Gone(
+                f"Image {image_id} could not be found after staging. The image may have been "
+                "deleted meanwhile."
+            )
+        image.updated_at = utcnow()
+        session.execute(sql_delete(ImageUpload).where(ImageUpload.image_id == image_id))
+
+
+def discard_staged(rt: Runtime, image_id: str) -> None:
+    """Remove an image's staged data, if any."""
+    _discard(rt.stores.staging, rt.stores.staging.uri_for(image_id))
+
+
 async def _receive(
     rt: Runtime,
     driver: StoreDriver,
@@ -213,7 +256,7 @@ def _begin(
             raise errors.BadRequest(
                 "Properties disk_format, container_format must be set prior to saving data."
             )
-        driver = _choose_store(rt, req.store_id)
+        driver = rt.stores.staging if kind == "stage" else _choose_store(rt, req.store_id)
         limits = _limits(rt, session, image)
         declared = req.content_length if req.content_length is not None else req.declared_size
         if declared is not None and limits.limit is not None and declared > limits.limit:
@@ -234,6 +277,12 @@ def _begin(
             )
         )
     return driver, limits
+
+
+def storage_limits(rt: Runtime, session: Any, image: Image) -> tuple[int | None, Callable[[int], Exception], int]:
+    """The most bytes ``image`` may receive, the error for crossing it, and the quota (0: none)."""
+    limits = _limits(rt, session, image)
+    return limits.limit, _limit_error(limits, int(rt.conf.image_size_cap)), limits.quota
 
 
 def _choose_store(rt: Runtime, store_id: str | None) -> StoreDriver:

@@ -188,7 +188,10 @@ def apply_patch(
         if prop_name not in existing:
             image.properties.append(
                 ImageProperty(
-                    name=prop_name, value=props[prop_name], created_at=now, updated_at=now,
+                    name=prop_name,
+                    value=props[prop_name],
+                    created_at=now,
+                    updated_at=now,
                     deleted=False,
                 )
             )

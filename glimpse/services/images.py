@@ -154,6 +154,7 @@ def delete(rt: Runtime, context: RequestContext, image_id: str) -> ImageRecord:
                 "Image status transition from deactivated to pending_delete is not allowed"
             )
         doomed = [(loc.value, json.loads(loc.meta_data or "{}")) for loc in live_locations]
+        was_staged = image.status in ("uploading", "importing")
         image.status = "pending_delete" if delayed else "deleted"
         image.deleted = True
         image.deleted_at = now
@@ -172,6 +173,8 @@ def delete(rt: Runtime, context: RequestContext, image_id: str) -> ImageRecord:
         record = ImageRecord.of(image)
     if not delayed:
         image_data.delete_data(rt, doomed)
+    if was_staged:
+        image_data.discard_staged(rt, image_id)
     return record
 
 

@@ -16,8 +16,9 @@ from glimpse.services.records import MemberRecord
 from glimpse.services.validation import check_text, quota_exceeded
 
 
-def _shared_image(session: Session, context: RequestContext, image_id: str,
-                  for_update: bool = False) -> Image:
+def _shared_image(
+    session: Session, context: RequestContext, image_id: str, for_update: bool = False
+) -> Image:
     image = access.load_visible(session, context, image_id, for_update=for_update)
     if image.visibility != "shared":
         raise errors.Forbidden("Only shared images have members.")
@@ -91,9 +92,7 @@ def create(rt: Runtime, context: RequestContext, image_id: str, body: Any) -> Me
         rt.policy.enforce(context, "add_member", _target(image, member_id))
         live = [m for m in image.members if not m.deleted]
         if _find(image, member_id) is not None:
-            raise errors.Duplicate(
-                f"Member {member_id} already exists for image {image_id}."
-            )
+            raise errors.Duplicate(f"Member {member_id} already exists for image {image_id}.")
         if quota_exceeded(len(live) + 1, rt.conf.image_member_quota):
             raise errors.RequestEntityTooLarge(
                 f"Maximum number of image members ({rt.conf.image_member_quota}) exceeded."
@@ -104,8 +103,12 @@ def create(rt: Runtime, context: RequestContext, image_id: str, body: Any) -> Me
             session.flush()
         now = utcnow()
         member = ImageMember(
-            member=member_id, status="pending", can_share=False, created_at=now,
-            updated_at=now, deleted=False,
+            member=member_id,
+            status="pending",
+            can_share=False,
+            created_at=now,
+            updated_at=now,
+            deleted=False,
         )
         image.members.append(member)
         session.flush()

@@ -15,15 +15,21 @@ from glimpse.store.filesystem import FilesystemStore
 class Stores:
     """Every store this deployment writes to or reads from."""
 
-    def __init__(self, drivers: dict[str, StoreDriver], default_id: str) -> None:
+    def __init__(
+        self, drivers: dict[str, StoreDriver], default_id: str, staging: FilesystemStore
+    ) -> None:
         self.drivers = drivers
         self.default_id = default_id
+        #: Where glance-direct stages data and web-download fetches to; shared by every
+        #: node that stages or imports (``node_staging_uri``).
+        self.staging = staging
 
     @classmethod
     def from_conf(cls, conf: cfg.ConfigOpts) -> Stores:
         """Single-store deployments: the filesystem store under the data folder."""
         datadir = config.filesystem_datadir(conf)
-        return cls({"file": FilesystemStore(datadir, store_id="file")}, "file")
+        staging = FilesystemStore(config.staging_dir(conf), store_id="os_glance_staging_store")
+        return cls({"file": FilesystemStore(datadir, store_id="file")}, "file", staging)
 
     @property
     def default(self) -> StoreDriver:

@@ -1,0 +1,1 @@
+"""Interoperable image import: what glimpse-worker runs."""

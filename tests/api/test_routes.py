@@ -1,0 +1,259 @@
+"""Every route of Glance's v2 API (spec §2), and how the router answers what it does not serve.
+
+``ROUTES`` lists every route of the spec and whether this build serves it yet. The
+test probes each one over HTTP, so adding (or losing) a route fails it until the
+table is updated.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from tests.support.client import PATCH, Api
+
+SERVED = "served"
+NOT_YET = "not yet served"
+
+#: (method, path template) → SERVED or NOT_YET, for every route of spec §2.
+ROUTES: dict[tuple[str, str], str] = {
+    # 2.1 Images
+    ("POST", "/v2/images"): SERVED,
+    ("GET", "/v2/images"): SERVED,
+    ("GET", "/v2/images/{image_id}"): SERVED,
+    ("PATCH", "/v2/images/{image_id}"): SERVED,
+    ("DELETE", "/v2/images/{image_id}"): SERVED,
+    ("POST", "/v2/images/{image_id}/actions/deactivate"): SERVED,
+    ("POST", "/v2/images/{image_id}/actions/reactivate"): SERVED,
+    ("POST", "/v2/images/{image_id}/import"): NOT_YET,
+    # 2.2 Image data
+    ("PUT", "/v2/images/{image_id}/file"): SERVED,
+    ("GET", "/v2/images/{image_id}/file"): SERVED,
+    ("PUT", "/v2/images/{image_id}/stage"): NOT_YET,
+    # 2.3 Tags
+    ("PUT", "/v2/images/{image_id}/tags/{tag}"): SERVED,
+    ("DELETE", "/v2/images/{image_id}/tags/{tag}"): SERVED,
+    # 2.4 Members
+    ("POST", "/v2/images/{image_id}/members"): SERVED,
+    ("GET", "/v2/images/{image_id}/members"): SERVED,
+    ("GET", "/v2/images/{image_id}/members/{member_id}"): SERVED,
+    ("PUT", "/v2/images/{image_id}/members/{member_id}"): SERVED,
+    ("DELETE", "/v2/images/{image_id}/members/{member_id}"): SERVED,
+    # 2.5 Tasks
+    ("POST", "/v2/tasks"): NOT_YET,
+    ("GET", "/v2/tasks"): NOT_YET,
+    ("GET", "/v2/tasks/{task_id}"): NOT_YET,
+    ("DELETE", "/v2/tasks/{task_id}"): NOT_YET,  # always 405 with Allow: GET once served
+    # 2.6 Schemas
+    ("GET", "/v2/schemas/image"): SERVED,
+    ("GET", "/v2/schemas/images"): SERVED,
+    ("GET", "/v2/schemas/member"): SERVED,
+    ("GET", "/v2/schemas/members"): SERVED,
+    ("GET", "/v2/schemas/task"): SERVED,
+    ("GET", "/v2/schemas/tasks"): SERVED,
+    ("GET", "/v2/schemas/metadefs/namespace"): SERVED,
+    ("GET", "/v2/schemas/metadefs/namespaces"): SERVED,
+    ("GET", "/v2/schemas/metadefs/object"): SERVED,
+    ("GET", "/v2/schemas/metadefs/objects"): SERVED,
+    ("GET", "/v2/schemas/metadefs/property"): SERVED,
+    ("GET", "/v2/schemas/metadefs/properties"): SERVED,
+    ("GET", "/v2/schemas/metadefs/tag"): SERVED,
+    ("GET", "/v2/schemas/metadefs/tags"): SERVED,
+    ("GET", "/v2/schemas/metadefs/resource_type"): SERVED,
+    ("GET", "/v2/schemas/metadefs/resource_types"): SERVED,
+    # 2.7 Discovery
+    ("GET", "/v2/info/import"): NOT_YET,
+    ("GET", "/v2/info/stores"): NOT_YET,  # 404 "Multi backend is not supported" when served
+    # 2.8 Metadata definitions
+    ("GET", "/v2/metadefs/resource_types"): SERVED,
+    ("GET", "/v2/metadefs/namespaces/{ns}/resource_types"): SERVED,
+    ("POST", "/v2/metadefs/namespaces/{ns}/resource_types"): SERVED,
+    ("DELETE", "/v2/metadefs/namespaces/{ns}/resource_types/{rt}"): SERVED,
+    ("GET", "/v2/metadefs/namespaces"): SERVED,
+    ("POST", "/v2/metadefs/namespaces"): SERVED,
+    ("GET", "/v2/metadefs/namespaces/{ns}"): SERVED,
+    ("PUT", "/v2/metadefs/namespaces/{ns}"): SERVED,
+    ("DELETE", "/v2/metadefs/namespaces/{ns}"): SERVED,
+    ("GET", "/v2/metadefs/namespaces/{ns}/objects"): SERVED,
+    ("POST", "/v2/metadefs/namespaces/{ns}/objects"): SERVED,
+    ("DELETE", "/v2/metadefs/namespaces/{ns}/objects"): SERVED,
+    ("GET", "/v2/metadefs/namespaces/{ns}/objects/{name}"): SERVED,
+    ("PUT", "/v2/metadefs/namespaces/{ns}/objects/{name}"): SERVED,
+    ("DELETE", "/v2/metadefs/namespaces/{ns}/objects/{name}"): SERVED,
+    ("GET", "/v2/metadefs/namespaces/{ns}/properties"): SERVED,
+    ("POST", "/v2/metadefs/namespaces/{ns}/properties"): SERVED,
+    ("DELETE", "/v2/metadefs/namespaces/{ns}/properties"): SERVED,
+    ("GET", "/v2/metadefs/namespaces/{ns}/properties/{name}"): SERVED,
+    ("PUT", "/v2/metadefs/namespaces/{ns}/properties/{name}"): SERVED,
+    ("DELETE", "/v2/metadefs/namespaces/{ns}/properties/{name}"): SERVED,
+    ("GET", "/v2/metadefs/namespaces/{ns}/tags"): SERVED,
+    ("POST", "/v2/metadefs/namespaces/{ns}/tags"): SERVED,
+    ("DELETE", "/v2/metadefs/namespaces/{ns}/tags"): SERVED,
+    ("GET", "/v2/metadefs/namespaces/{ns}/tags/{tag}"): SERVED,
+    ("POST", "/v2/metadefs/namespaces/{ns}/tags/{tag}"): SERVED,
+    ("PUT", "/v2/metadefs/namespaces/{ns}/tags/{tag}"): SERVED,
+    ("DELETE", "/v2/metadefs/namespaces/{ns}/tags/{tag}"): SERVED,
+}
+
+#: Routes whose correct answer is itself a 404 or 405, and how to tell it from the router's.
+_DESIGNED_ERRORS = {
+    ("DELETE", "/v2/tasks/{task_id}"): (405, None),
+    ("GET", "/v2/info/stores"): (404, "Multi backend is not supported at this site."),
+}
+
+#: The message of the router's own 404 (no route); handlers always say what was missing.
+_ROUTER_404 = "The resource could not be found."
+
+#: Request bodies for the routes that take one; anything plausible will do.
+_BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("POST", "/v2/images"): {"json": {"name": "routed"}},
+    ("PATCH", "/v2/images/{image_id}"): {
+        "content": b"[]", "headers": {"Content-Type": PATCH},
+    },
+    ("PUT", "/v2/images/{image_id}/file"): {
+        "content": b"data", "headers": {"Content-Type": "application/octet-stream"},
+    },
+    ("PUT", "/v2/images/{image_id}/stage"): {
+        "content": b"data", "headers": {"Content-Type": "application/octet-stream"},
+    },
+    ("POST", "/v2/images/{image_id}/import"): {"json": {"method": {"name": "glance-direct"}}},
+    ("POST", "/v2/images/{image_id}/members"): {"json": {"member": "projC"}},
+    ("PUT", "/v2/images/{image_id}/members/{member_id}"): {"json": {"status": "accepted"}},
+    ("POST", "/v2/tasks"): {"json": {"type": "import", "input": {}}},
+}
+
+
+def _prepare(api: Api, template: str) -> dict[str, str]:
+    """Fresh resources for probing ``template``; the value of each path parameter.
+
+    An image with a member and a tag, or a metadef namespace with an object, a
+    property, a tag and a resource type association.
+    """
+    owner = api.as_("projA", roles="admin")
+    values = {"member_id": "projB", "tag": "t", "name": "x", "rt": "OS::Glance::Image",
+              "task_id": str(uuid.uuid4()), "ns": f"probe-{uuid.uuid4().hex[:12]}"}
+    if "{image_id}" in template:
+        image = owner.create_image(name="route-probe", visibility="shared",
+                                   disk_format="raw", container_format="bare")
+        values["image_id"] = image["id"]
+        assert owner.post(f"/v2/images/{image['id']}/members",
+                          json={"member": "projB"}).status_code == 200
+        assert owner.put(f"/v2/images/{image['id']}/tags/t").status_code == 204
+    if "{ns}" in template:
+        base = f"/v2/metadefs/namespaces/{values['ns']}"
+        owner.post("/v2/metadefs/namespaces", json={"namespace": values["ns"]})
+        owner.post(f"{base}/objects", json={"name": "x"})
+        owner.post(f"{base}/properties", json={"name": "x", "title": "x", "type": "string"})
+        owner.post(f"{base}/tags/t")
+        owner.post(f"{base}/resource_types", json={"name": "OS::Glance::Image"})
+    return values
+
+
+def _probe(api: Api, method: str, template: str) -> tuple[bool, int]:
+    """Whether the app routes ``method template`` to a handler, and the status it gave."""
+    path = template.format(**_prepare(api, template))
+    kwargs = dict(_BODIES.get((method, template), {}))
+    if not kwargs and method in ("POST", "PUT", "PATCH") and "/tags/" not in template:
+        kwargs = {"json": {}}
+    headers = {"Accept": "application/json", **kwargs.pop("headers", {})}
+    response = api.as_("projA", roles="admin").request(method, path, headers=headers, **kwargs)
+    status = response.status_code
+    designed = _DESIGNED_ERRORS.get((method, template))
+    if designed is not None:
+        expected_status, message = designed
+        if status == expected_status:
+            if message is None:
+                return response.headers.get("allow") == "GET", status
+            return response.json()["message"].startswith(message), status
+    if status == 405:
+        return False, status
+    if status == 404:
+        return not response.json()["message"].startswith(_ROUTER_404), status
+    return True, status
+
+
+def test_the_table_is_what_the_app_serves(api: Api) -> None:
+    results = {route: _probe(api, *route) for route in ROUTES}
+    lacking = {route for route, (routed, _) in results.items() if not routed}
+    assert lacking == {route for route, state in ROUTES.items() if state == NOT_YET}
+    for route, (routed, status) in results.items():
+        assert status < 500, (route, status)
+        if routed and route not in _DESIGNED_ERRORS:
+            assert status not in (404, 405), (route, status)
+
+
+def test_image_routes_succeed_on_a_real_image(api: Api) -> None:
+    # The probe above accepts any 4xx but 404/405; these must simply work.
+    expected = {
+        ("GET", "/v2/images/{image_id}"): 200,
+        ("PATCH", "/v2/images/{image_id}"): 200,
+        ("PUT", "/v2/images/{image_id}/file"): 204,
+        ("DELETE", "/v2/images/{image_id}"): 204,
+        ("PUT", "/v2/images/{image_id}/tags/{tag}"): 204,
+        ("DELETE", "/v2/images/{image_id}/tags/{tag}"): 204,
+        ("POST", "/v2/images/{image_id}/members"): 200,
+        ("GET", "/v2/images/{image_id}/members"): 200,
+        ("GET", "/v2/images/{image_id}/members/{member_id}"): 200,
+        ("DELETE", "/v2/images/{image_id}/members/{member_id}"): 204,
+    }
+    for route, status in expected.items():
+        assert _probe(api, *route) == (True, status), route
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("PUT", "/v2/images", {"GET", "POST"}),
+        ("DELETE", "/v2/images", {"GET", "POST"}),
+        ("POST", "/v2/images/{id}", {"GET", "PATCH", "DELETE"}),
+        ("PUT", "/v2/images/{id}", {"GET", "PATCH", "DELETE"}),
+        ("GET", "/v2/images/{id}/actions/deactivate", {"POST"}),
+        ("DELETE", "/v2/images/{id}/actions/reactivate", {"POST"}),
+        ("GET", "/v2/images/{id}/tags/t", {"PUT", "DELETE"}),
+        ("PATCH", "/v2/images/{id}/members", {"GET", "POST"}),
+        ("POST", "/v2/images/{id}/members/m", {"GET", "PUT", "DELETE"}),
+        ("POST", "/v2/schemas/image", {"GET"}),
+        ("FOO", "/v2/images", {"GET", "POST"}),
+        ("PROPFIND", "/v2/images/{id}", {"GET", "PATCH", "DELETE"}),
+    ],
+)
+def test_wrong_method_on_a_known_path_is_405_with_allow(
+    api: Api, method: str, path: str, allow: set[str]
+) -> None:
+    image = api.create_image(name="x")
+    response = api.request(method, path.format(id=image["id"]))
+    assert response.status_code == 405
+    assert {m.strip() for m in response.headers["allow"].split(",")} == allow
+    assert "405 Method Not Allowed" in response.text
+    # Nothing happened to the image.
+    assert api.get(f"/v2/images/{image['id']}").json() == image
+
+
+@pytest.mark.parametrize(
+    "path", ["/v2/images", "/v2/images/{id}", "/v2/images/{id}/members", "/v2/schemas/image"]
+)
+def test_head_on_a_get_route_is_405(api: Api, path: str) -> None:
+    image = api.create_image(name="x")
+    response = api.request("HEAD", path.format(id=image["id"]))
+    assert response.status_code == 405
+    assert "GET" in response.headers["allow"] and "HEAD" not in response.headers["allow"]
+    assert response.content == b""
+
+
+@pytest.mark.parametrize("method", ["FOO", "PROPFIND", "TRACE", "OPTIONS", "CONNECTX"])
+def test_unknown_method_on_an_unknown_path_is_501(api: Api, method: str) -> None:
+    response = api.request(method, "/v2/nothing/here")
+    assert response.status_code == 501
+    assert "501 Not Implemented" in response.text
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"])
+def test_standard_method_on_an_unknown_path_is_404(api: Api, method: str) -> None:
+    image = api.create_image(name="x")
+    for path in ("/v2/nothing", f"/v2/images/{image['id']}/nothing",
+                 f"/v2/images/{image['id']}/actions/explode", "/v2/images/a/b/c/d/e"):
+        response = api.request(method, path)
+        assert response.status_code == 404, (method, path)
+    assert api.get(f"/v2/images/{image['id']}").json() == image
