@@ -6,10 +6,13 @@ SQLite and a filesystem store in one data folder, no Keystone.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import ipaddress
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -78,9 +81,19 @@ def start_embedded_workers(conf: cfg.ConfigOpts, args: list[str]) -> list[subpro
     """glimpse-worker processes beside the API, so a single command has working imports."""
     count = int(conf.worker.embedded_workers)
     return [
-        subprocess.Popen([sys.executable, "-m", "glimpse.cmd.worker", *args])
+        subprocess.Popen(
+            [sys.executable, "-m", "glimpse.cmd.worker", *args], preexec_fn=_die_with_parent
+        )
         for _ in range(count)
     ]
+
+
+def _die_with_parent() -> None:
+    # An embedded worker must not outlive its API process, even one killed with SIGKILL.
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def stop_embedded_workers(workers: list[subprocess.Popen[bytes]]) -> None:
