@@ -66,7 +66,7 @@ def prepare(conf: cfg.ConfigOpts) -> Runtime:
             migrate.upgrade(rt.db.engine)
         else:
             sys.exit("ERROR: the database schema is not current; run 'glimpse-manage db sync'.")
-    image_data.recover_interrupted_writes(rt)
+    image_data.recover_interrupted_writes(rt, at_startup=True)
     return rt
 
 

@@ -12,9 +12,29 @@ from collections.abc import Iterable, Sequence
 
 from oslo_config import cfg
 
-from glimpse.config import api, database, image_format, paste, store, task, worker
+from glimpse.config import (
+    api,
+    database,
+    image_format,
+    import_filtering,
+    import_plugins,
+    paste,
+    store,
+    task,
+    worker,
+)
 
-_GROUP_MODULES = (api, database, image_format, paste, store, task, worker)
+_GROUP_MODULES = (
+    api,
+    database,
+    image_format,
+    import_filtering,
+    import_plugins,
+    paste,
+    store,
+    task,
+    worker,
+)
 
 
 def register(conf: cfg.ConfigOpts) -> None:

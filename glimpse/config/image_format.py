@@ -21,6 +21,18 @@ _opts = [
         help="Refuse uploaded or imported data whose detected format differs from the image's "
         "disk_format.",
     ),
+    cfg.ListOpt(
+        "vmdk_allowed_types",
+        default=["streamOptimized", "monolithicSparse"],
+        help="VMDK create types accepted; others (such as monolithicFlat, whose extents name "
+        "other files) are refused.",
+    ),
+    cfg.ListOpt(
+        "gpt_safety_checks_nonfatal",
+        default=[],
+        help="Names of GPT/MBR partition table checks whose failure is only logged instead of "
+        "refusing the image.",
+    ),
 ]
 
 OPTS: list[tuple[str | None, list[cfg.Opt]]] = [("image_format", _opts)]

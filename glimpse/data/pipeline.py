@@ -56,6 +56,8 @@ class PipelineResult:
     os_hash_algo: str
     os_hash_value: str
     stored: StoredObject
+    #: Set by the caller from format inspection; the pipeline itself never parses data.
+    virtual_size: int | None = None
 
 
 class SizeMismatch(Exception):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import urllib.parse
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -139,6 +140,27 @@ async def _render_unexpected(request: Request, exc: Exception) -> Response:
     return error_render.render(request, errors.GlimpseError())
 
 
+def _malformed_target(scope: Scope) -> str | None:
+    """Why the path or query string cannot be taken as sent, if so.
+
+    Servers decode invalid UTF-8 with U+FFFD replacements, which would silently change
+    a tag or an id; PostgreSQL cannot store or compare NUL characters at all.
+    """
+    raw_path = scope.get("raw_path")
+    if raw_path is not None:
+        try:
+            path = urllib.parse.unquote_to_bytes(raw_path.split(b"?", 1)[0]).decode("utf-8")
+        except UnicodeDecodeError:
+            return "The request path is not valid UTF-8."
+    else:
+        path = scope["path"]
+    if "\x00" in path:
+        return "The request path must not contain NUL characters."
+    if b"\x00" in urllib.parse.unquote_to_bytes(scope.get("query_string") or b""):
+        return "The query string must not contain NUL characters."
+    return None
+
+
 class Gateway:
     """Request id, health check, version negotiation and identity, before the router."""
 
@@ -181,6 +203,12 @@ class Gateway:
         routed = versions.negotiate(self.rt.conf, path, headers.get("accept"))
         if routed is None:
             await versions.response(self.rt.conf, request, 300)(scope, receive, send_with_id)
+            return
+        problem = _malformed_target(scope)
+        if problem is not None:
+            await error_render.render(request, errors.BadRequest(problem))(
+                scope, receive, send_with_id
+            )
             return
         scope = dict(scope)
         scope["path"] = routed

@@ -13,6 +13,7 @@ from glimpse import errors
 from glimpse.data.pipeline import iter_store
 from glimpse.http.requests import context, image_id_param, no_body, runtime
 from glimpse.services import image_data
+from glimpse.store.errors import StoreNotFound
 
 _HASH_HEADER = re.compile(r"^\s*([A-Za-z0-9_-]+)\s*[:=]\s*([0-9A-Fa-f]+)\s*$")
 #: Request header carrying the digest the client expects: ``<algorithm>:<hexdigest>``.
@@ -121,6 +122,9 @@ async def download(request: Request) -> Response:
             )
     try:
         body = await iter_store(source.driver, source.uri, source.offset, source.length)
+    except StoreNotFound:
+        # Gone from the store since open_download looked: "no data", as Glance answers.
+        return Response(status_code=204)
     except Exception as exc:
         raise errors.ServiceUnavailable(f"Image data could not be read: {exc}") from exc
     return StreamingResponse(

@@ -63,7 +63,26 @@ async def read_json(request: Request) -> Any:
         raise errors.BadRequest("Malformed JSON in request body.") from exc
     if not isinstance(body, dict | list):
         raise errors.BadRequest("Unexpected body type. Expected list/dict.")
+    if _has_nul(body):
+        # PostgreSQL cannot store NUL in text; refuse it alike on every database.
+        raise errors.BadRequest("Strings in the request body must not contain NUL characters.")
     return body
+
+
+def _has_nul(body: Any) -> bool:
+    # Iterative: a body may be nested nearly as deep as the recursion limit.
+    pending = [body]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return True
+        elif isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return False
 
 
 def image_id_param(request: Request) -> str:

@@ -245,8 +245,12 @@ def _prepare_staged(rt: Runtime, claim: Claim, image_id: str) -> None:
     if "image_conversion" not in names:
         try:
             found = inspection.inspect_file(
-                path, image["disk_format"],
+                path,
+                image["disk_format"],
                 require_match=bool(rt.conf.image_format.require_image_format_match),
+                container_format=image["container_format"],
+                vmdk_allowed_types=list(rt.conf.image_format.vmdk_allowed_types),
+                gpt_nonfatal_checks=list(rt.conf.image_format.gpt_safety_checks_nonfatal),
             )
         except inspection.UnsafeImage as exc:
             raise ImportFailed(f"The image data was refused: {exc}") from exc

@@ -28,6 +28,7 @@ from glimpse import errors
 from glimpse.context import RequestContext
 from glimpse.data.pipeline import PipelineResult, SizeMismatch, store_stream
 from glimpse.db.models import Image, ImageLocation, ImageUpload, utcnow
+from glimpse.imports.inspection import StreamInspector, UnsafeImage
 from glimpse.runtime import Runtime
 from glimpse.services import access
 from glimpse.services.quotas import parse_storage_quota, storage_used
@@ -65,6 +66,8 @@ class _Limits:
     limit: int | None
     quota_limited: bool
     quota: int
+    disk_format: str | None = None
+    container_format: str | None = None
 
 
 @dataclasses.dataclass
@@ -92,7 +95,7 @@ def _limit_error(limits: _Limits, cap: int) -> Callable[[int], Exception]:
                 f"the data will exceed the limit ({limits.quota} bytes)."
             )
         return errors.RequestEntityTooLarge(
-            f"Image exceeds the storage quota: the image size cap is {cap} bytes."
+            f"The incoming image is too large: the image size cap is {cap} bytes."
         )
 
     return make
@@ -162,6 +165,16 @@ def discard_staged(rt: Runtime, image_id: str) -> None:
     _discard(rt.stores.staging, rt.stores.staging.uri_for(image_id))
 
 
+async def _inspected(
+    chunks: AsyncIterator[bytes], inspector: StreamInspector
+) -> AsyncIterator[bytes]:
+    """Feed the format inspector the head of the stream, until it has decided."""
+    async for chunk in chunks:
+        if not inspector.decided:
+            inspector.feed(chunk)
+        yield chunk
+
+
 async def _receive(
     rt: Runtime,
     driver: StoreDriver,
@@ -178,9 +191,11 @@ async def _receive(
         raise _store_failure(exc) from exc
     expected = req.content_length if req.content_length is not None else req.declared_size
     heartbeat = asyncio.ensure_future(_heartbeat(rt, image_id))
+    inspector = StreamInspector() if driver is not rt.stores.staging else None
+    chunks = _inspected(req.chunks, inspector) if inspector is not None else req.chunks
     try:
         result = await store_stream(
-            req.chunks,
+            chunks,
             writer,
             hash_algo=hash_algo,
             size_limit=limits.limit,
@@ -195,6 +210,20 @@ async def _receive(
         raise _store_failure(exc) from exc
     finally:
         heartbeat.cancel()
+    if inspector is not None:
+        try:
+            found = inspector.finish(
+                limits.disk_format,
+                bool(rt.conf.image_format.require_image_format_match),
+                container_format=limits.container_format,
+                vmdk_allowed_types=list(rt.conf.image_format.vmdk_allowed_types),
+                gpt_nonfatal_checks=list(rt.conf.image_format.gpt_safety_checks_nonfatal),
+            )
+        except UnsafeImage:
+            await run_in_threadpool(_discard, driver, result.stored.uri)
+            raise
+        virtual_size = result.size if found.format == "raw" else found.virtual_size
+        result = dataclasses.replace(result, virtual_size=virtual_size)
     if req.declared_size is not None and result.size != req.declared_size:
         await run_in_threadpool(_discard, driver, result.stored.uri)
         raise errors.BadRequest(
@@ -258,6 +287,8 @@ def _begin(
             )
         driver = rt.stores.staging if kind == "stage" else _choose_store(rt, req.store_id)
         limits = _limits(rt, session, image)
+        limits.disk_format = image.disk_format
+        limits.container_format = image.container_format
         declared = req.content_length if req.content_length is not None else req.declared_size
         if declared is not None and limits.limit is not None and declared > limits.limit:
             raise _limit_error(limits, int(rt.conf.image_size_cap))(limits.limit)
@@ -279,7 +310,9 @@ def _begin(
     return driver, limits
 
 
-def storage_limits(rt: Runtime, session: Any, image: Image) -> tuple[int | None, Callable[[int], Exception], int]:
+def storage_limits(
+    rt: Runtime, session: Any, image: Image
+) -> tuple[int | None, Callable[[int], Exception], int]:
     """The most bytes ``image`` may receive, the error for crossing it, and the quota (0: none)."""
     limits = _limits(rt, session, image)
     return limits.limit, _limit_error(limits, int(rt.conf.image_size_cap)), limits.quota
@@ -331,9 +364,7 @@ def _finish(
         now = utcnow()
         image.status = "active"
         image.size = result.size
-        image.virtual_size = image.virtual_size or (
-            result.size if image.disk_format == "raw" else None
-        )
+        image.virtual_size = result.virtual_size
         image.checksum = result.checksum
         image.os_hash_algo = result.os_hash_algo
         image.os_hash_value = result.os_hash_value
@@ -374,18 +405,25 @@ def _revert_to_queued(rt: Runtime, image_id: str) -> None:
         session.execute(sql_delete(ImageUpload).where(ImageUpload.image_id == image_id))
 
 
-def recover_interrupted_writes(rt: Runtime, stale_after: float = STALE_AFTER_SECONDS) -> list[str]:
+def recover_interrupted_writes(
+    rt: Runtime, stale_after: float = STALE_AFTER_SECONDS, *, at_startup: bool = False
+) -> list[str]:
     """Undo writes whose process died: image back to ``queued``, temporaries removed.
 
     A write belongs to a dead process when it ran on this node under a pid that
     no longer exists, or when its heartbeat is older than ``stale_after``
-    seconds (a crashed node). Returns the ids of the images put back.
+    seconds (a crashed node). ``at_startup`` says this process has not started
+    any write yet, so a row carrying its own pid is a previous incarnation's: a
+    restarted container gets the same hostname and, often, the same pid.
+    Returns the ids of the images put back.
     """
     cutoff = utcnow() - datetime.timedelta(seconds=stale_after)
     recovered = []
     with rt.db.transaction() as session:
         for row in session.scalars(select(ImageUpload)).all():
-            same_node_dead = row.node == NODE and not _pid_alive(row.pid)
+            same_node_dead = row.node == NODE and (
+                (at_startup and row.pid == os.getpid()) or not _pid_alive(row.pid)
+            )
             if not (same_node_dead or row.heartbeat_at < cutoff):
                 continue
             image = session.get(Image, row.image_id)
@@ -397,7 +435,7 @@ def recover_interrupted_writes(rt: Runtime, stale_after: float = STALE_AFTER_SEC
             session.delete(row)
             recovered.append(row.image_id)
     for image_id in recovered:
-        for driver in rt.stores.drivers.values():
+        for driver in (*rt.stores.drivers.values(), rt.stores.staging):
             if isinstance(driver, FilesystemStore):
                 driver.discard_temporaries(image_id)
         LOG.warning("Image %s: an interrupted data write was undone; it is queued again", image_id)
@@ -439,12 +477,20 @@ def open_download(
     for location in locations:
         try:
             driver = rt.stores.for_location(location.url, location.metadata)
-            total = record.size if record.size is not None else driver.stat(location.url)
+            if record.size is None or driver.local_path(location.url) is not None:
+                # A local file is served by path once the headers are out, so its
+                # presence is checked now, while the status can still say so.
+                stat_size = driver.stat(location.url)
+            total = record.size if record.size is not None else stat_size
         except StoreError as exc:
             last_error = exc
             continue
         offset, length, partial = _parse_range(range_header, content_range_header, total)
         return DataSource(record, driver, location.url, offset, length, total, partial)
+    if isinstance(last_error, StoreNotFound):
+        # As Glance: data missing from every store reads as "no data", 204.
+        LOG.warning("Image %s: no data at any of its locations: %s", image_id, last_error)
+        return None
     raise errors.ServiceUnavailable(f"Image data is not reachable in any store: {last_error}")
 
 

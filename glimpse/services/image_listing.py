@@ -127,9 +127,7 @@ def _parse_sort(params: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
         for d in dirs:
             _sort_dir(d)
         if len(dirs) > 1 and len(dirs) != len(keys):
-            raise errors.BadRequest(
-                "Number of sort dirs does not match the number of sort keys"
-            )
+            raise errors.BadRequest("Number of sort dirs does not match the number of sort keys")
         if not keys:
             keys = ["created_at"]
         for i, key in enumerate(keys):
@@ -148,8 +146,11 @@ def _parse_sort(params: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
 
 def _sort_key(key: str) -> str:
     if key not in SORT_KEYS:
-        raise errors.BadRequest(f"Invalid sort key: {key}. It should be one of the following: "
-                                + ", ".join(SORT_KEYS) + ".")
+        raise errors.BadRequest(
+            f"Invalid sort key: {key}. It should be one of the following: "
+            + ", ".join(SORT_KEYS)
+            + "."
+        )
     return key
 
 
@@ -347,16 +348,14 @@ def _visibility(
     visibility = _last(params, "visibility")
     if visibility is not None and visibility not in VISIBILITIES:
         raise errors.BadRequest(
-            f"Invalid visibility value: {visibility}. Allowed values: "
-            + ", ".join(VISIBILITIES)
+            f"Invalid visibility value: {visibility}. Allowed values: " + ", ".join(VISIBILITIES)
         )
     member_status = _last(params, "member_status")
     if member_status is None:
         member_status = "accepted"
     if member_status not in _MEMBER_STATUSES:
         raise errors.BadRequest(
-            f"Invalid status value: {member_status}. Allowed values: "
-            + ", ".join(_MEMBER_STATUSES)
+            f"Invalid status value: {member_status}. Allowed values: " + ", ".join(_MEMBER_STATUSES)
         )
     owner = context.owner
     mine = _equals(Image.owner, owner, strict) if owner is not None else false()

@@ -20,7 +20,14 @@ from tests.support.client import Api
 Params = list[tuple[str, str]] | dict[str, str]
 
 SORT_KEYS = (
-    "name", "status", "container_format", "disk_format", "size", "id", "created_at", "updated_at",
+    "name",
+    "status",
+    "container_format",
+    "disk_format",
+    "size",
+    "id",
+    "created_at",
+    "updated_at",
 )
 T0 = datetime.datetime(2020, 1, 1, 0, 0, 0)
 
@@ -119,16 +126,16 @@ def test_in_operator_with_quoted_values(svc: Service) -> None:
     assert svc.ids({"name": "in:nothing"}) == []
 
 
-@pytest.mark.parametrize("value", ['in:"a,b', 'in:x"a,b"', 'in:"a,b"x', 'in:a,"b'])
-def test_in_operator_with_bad_quoting_is_400(svc: Service, value: str) -> None:
+def test_in_operator_with_bad_quoting_is_400(svc: Service) -> None:
     svc.image(name="a,b")
-    assert svc.status({"name": value}) == 400
+    for value in ('in:"a,b', 'in:x"a,b"', 'in:"a,b"x', 'in:a,"b'):
+        assert svc.status({"name": value}) == 400, value
 
 
-@pytest.mark.parametrize("key", ["name", "id", "status", "container_format", "disk_format"])
-@pytest.mark.parametrize("op", ["neq", "like", "gt", "IN", "EQ"])
-def test_unknown_operator_is_400(svc: Service, key: str, op: str) -> None:
-    assert svc.status({key: f"{op}:x"}) == 400
+def test_unknown_operator_is_400(svc: Service) -> None:
+    for key in ("name", "id", "status", "container_format", "disk_format"):
+        for op in ("neq", "like", "gt", "IN", "EQ"):
+            assert svc.status({key: f"{op}:x"}) == 400, (key, op)
 
 
 def test_id_filter(svc: Service) -> None:
@@ -204,10 +211,10 @@ def test_size_range_is_inclusive(svc: Service) -> None:
     assert svc.ids({"size_min": str(2**40)}) == [large]
 
 
-@pytest.mark.parametrize("key", ["size_min", "size_max", "min_ram_min", "virtual_size_max"])
-@pytest.mark.parametrize("value", ["ten", "1.5", "", "0x10", str(2**64)])
-def test_non_integer_range_is_400(svc: Service, key: str, value: str) -> None:
-    assert svc.status({key: value}) == 400
+def test_non_integer_range_is_400(svc: Service) -> None:
+    for key in ("size_min", "size_max", "min_ram_min", "virtual_size_max"):
+        for value in ("ten", "1.5", "", "0x10", str(2**64)):
+            assert svc.status({key: value}) == 400, (key, value)
 
 
 def test_integer_columns_filter_by_value_and_range(svc: Service) -> None:
@@ -242,9 +249,9 @@ def test_os_hidden(svc: Service) -> None:
     assert svc.api.get(f"/v2/images/{hidden}").status_code == 200
 
 
-@pytest.mark.parametrize("value", ["yes", "1", "0", "", "truee"])
-def test_os_hidden_accepts_only_true_or_false(svc: Service, value: str) -> None:
-    assert svc.status({"os_hidden": value}) == 400
+def test_os_hidden_accepts_only_true_or_false(svc: Service) -> None:
+    for value in ("yes", "1", "0", "", "truee"):
+        assert svc.status({"os_hidden": value}) == 400, value
 
 
 def test_protected(svc: Service) -> None:
@@ -254,9 +261,9 @@ def test_protected(svc: Service) -> None:
     assert svc.ids({"protected": "false"}) == [loose]
 
 
-@pytest.mark.parametrize("value", ["True", "False", "yes", "1", ""])
-def test_protected_accepts_only_lowercase_true_or_false(svc: Service, value: str) -> None:
-    assert svc.status({"protected": value}) == 400
+def test_protected_accepts_only_lowercase_true_or_false(svc: Service) -> None:
+    for value in ("True", "False", "yes", "1", ""):
+        assert svc.status({"protected": value}) == 400, value
 
 
 @pytest.fixture
@@ -264,10 +271,16 @@ def dated(svc: Service) -> tuple[str, str, str]:
     """Three images created (and updated, in reverse order) at known times."""
     a, b, c = svc.image(name="a"), svc.image(name="b"), svc.image(name="c")
     svc.set(a, created_at=datetime.datetime(2020, 1, 1), updated_at=datetime.datetime(2024, 3, 1))
-    svc.set(b, created_at=datetime.datetime(2021, 6, 15, 12, 30),
-            updated_at=datetime.datetime(2023, 3, 1))
-    svc.set(c, created_at=datetime.datetime(2022, 12, 31, 23, 59, 59),
-            updated_at=datetime.datetime(2022, 12, 31, 23, 59, 59))
+    svc.set(
+        b,
+        created_at=datetime.datetime(2021, 6, 15, 12, 30),
+        updated_at=datetime.datetime(2023, 3, 1),
+    )
+    svc.set(
+        c,
+        created_at=datetime.datetime(2022, 12, 31, 23, 59, 59),
+        updated_at=datetime.datetime(2022, 12, 31, 23, 59, 59),
+    )
     return a, b, c
 
 
@@ -305,20 +318,26 @@ def test_updated_at_operators(svc: Service, dated: tuple[str, str, str]) -> None
     assert svc.ids({"updated_at": "lt:2022-01-01T00:00:00Z"}) == []
 
 
-@pytest.mark.parametrize("key", ["created_at", "updated_at"])
-@pytest.mark.parametrize(
-    "value",
-    ["yesterday", "gt:yesterday", "gt:2021-13-45T00:00:00Z", "after:2021-06-15T12:30:00Z",
-     "GT:2021-06-15T12:30:00Z", "in:2021-06-15T12:30:00Z", "", "gt:"],
-)
-def test_bad_date_or_operator_is_400(svc: Service, key: str, value: str) -> None:
-    assert svc.status({key: value}) == 400
+def test_bad_date_or_operator_is_400(svc: Service) -> None:
+    bad = [
+        "yesterday",
+        "gt:yesterday",
+        "gt:2021-13-45T00:00:00Z",
+        "after:2021-06-15T12:30:00Z",
+        "GT:2021-06-15T12:30:00Z",
+        "in:2021-06-15T12:30:00Z",
+        "",
+        "gt:",
+    ]
+    for key in ("created_at", "updated_at"):
+        for value in bad:
+            assert svc.status({key: value}) == 400, (key, value)
 
 
-@pytest.mark.parametrize("value", ["2020-01-01T00:00:00Z", "", "x"])
-def test_changes_since_is_gone(svc: Service, value: str) -> None:
+def test_changes_since_is_gone(svc: Service) -> None:
     svc.image()
-    assert svc.status({"changes-since": value}) == 400
+    for value in ("2020-01-01T00:00:00Z", "", "x"):
+        assert svc.status({"changes-since": value}) == 400, value
 
 
 def test_extra_property_filter(svc: Service) -> None:
@@ -359,8 +378,12 @@ def test_killed_and_deleted_images_are_never_listed(svc: Service) -> None:
     svc.set(killed, status="killed")
     svc.set(pending, status="pending_delete", deleted=True)
     assert svc.api.delete(f"/v2/images/{gone}").status_code == 204
-    for query in ({}, {"status": "killed"}, {"status": "in:killed,pending_delete,deleted,queued"},
-                  {"id": f"in:{killed},{pending},{gone},{live}"}):
+    for query in (
+        {},
+        {"status": "killed"},
+        {"status": "in:killed,pending_delete,deleted,queued"},
+        {"id": f"in:{killed},{pending},{gone},{live}"},
+    ):
         found = svc.ids(query)
         assert killed not in found and pending not in found and gone not in found, query
     assert svc.ids() == [live]
@@ -435,8 +458,12 @@ def test_tiebreakers_follow_a_single_direction_else_sort_descending(svc: Service
     for image_id in ids:
         svc.set(image_id, created_at=T0, size=1)
     assert svc.ids([("sort_key", "name"), ("sort_key", "size"), ("sort_dir", "asc")]) == ids
-    both_asc = [("sort_key", "name"), ("sort_dir", "asc"),
-                ("sort_key", "size"), ("sort_dir", "asc")]
+    both_asc = [
+        ("sort_key", "name"),
+        ("sort_dir", "asc"),
+        ("sort_key", "size"),
+        ("sort_dir", "asc"),
+    ]
     assert svc.ids(both_asc) == ids[::-1]
     assert svc.ids({"sort": "name:asc"}) == ids
     assert svc.ids({"sort": "name:asc,size:asc"}) == ids[::-1]
@@ -462,32 +489,37 @@ def test_classic_sort_with_several_keys(svc: Service) -> None:
     assert order({"sort": "name:desc,size:desc"}) == "srqp"
 
 
-@pytest.mark.parametrize(
-    "params",
+BAD_SORTS: list[list[tuple[str, str]]] = [
+    [("sort_key", "owner")],
+    [("sort_key", "")],
+    [("sort_key", "visibility")],
+    [("sort_key", "name"), ("sort_key", "tags")],
+    [("sort_dir", "up")],
+    [("sort_dir", "ASC")],
+    [("sort_key", "name"), ("sort_dir", "asc"), ("sort_dir", "desc")],
+    [("sort_dir", "asc"), ("sort_dir", "desc")],
     [
-        [("sort_key", "owner")],
-        [("sort_key", "")],
-        [("sort_key", "visibility")],
-        [("sort_key", "name"), ("sort_key", "tags")],
-        [("sort_dir", "up")],
-        [("sort_dir", "ASC")],
-        [("sort_key", "name"), ("sort_dir", "asc"), ("sort_dir", "desc")],
-        [("sort_dir", "asc"), ("sort_dir", "desc")],
-        [("sort_key", "name"), ("sort_key", "size"), ("sort_key", "id"),
-         ("sort_dir", "asc"), ("sort_dir", "desc")],
-        [("sort", "owner")],
-        [("sort", "")],
-        [("sort", "name:up")],
-        [("sort", "name:asc,")],
-        [("sort", "name:asc:desc")],
-        [("sort", "name"), ("sort_key", "size")],
-        [("sort", "name"), ("sort_dir", "asc")],
-        [("sort_dir", "asc"), ("sort", "name")],
+        ("sort_key", "name"),
+        ("sort_key", "size"),
+        ("sort_key", "id"),
+        ("sort_dir", "asc"),
+        ("sort_dir", "desc"),
     ],
-)
-def test_bad_sort_is_400(svc: Service, params: list[tuple[str, str]]) -> None:
+    [("sort", "owner")],
+    [("sort", "")],
+    [("sort", "name:up")],
+    [("sort", "name:asc,")],
+    [("sort", "name:asc:desc")],
+    [("sort", "name"), ("sort_key", "size")],
+    [("sort", "name"), ("sort_dir", "asc")],
+    [("sort_dir", "asc"), ("sort", "name")],
+]
+
+
+def test_bad_sort_is_400(svc: Service) -> None:
     svc.image()
-    assert svc.status(params) == 400
+    for params in BAD_SORTS:
+        assert svc.status(params) == 400, params
 
 
 # --------------------------------------------------------------------------- paging
@@ -512,9 +544,9 @@ def test_limit_default_never_exceeds_the_cap(make_service: Callable[..., Service
     assert len(svc.ids()) == 2
 
 
-@pytest.mark.parametrize("value", ["-1", "ten", "1.5", "", "1e3"])
-def test_bad_limit_is_400(svc: Service, value: str) -> None:
-    assert svc.status({"limit": value}) == 400
+def test_bad_limit_is_400(svc: Service) -> None:
+    for value in ("-1", "ten", "1.5", "", "1e3"):
+        assert svc.status({"limit": value}) == 400, value
 
 
 def test_marker_that_names_no_visible_image_is_400(svc: Service) -> None:
@@ -563,8 +595,9 @@ def test_links_keep_every_parameter_and_encode_it(svc: Service) -> None:
     assert [i["id"] for i in body["images"]] == [image]
     assert body["first"] == expected
     assert body["next"] == f"{expected}&marker={image}"
-    response = svc.api.get(f"/v2/images?tag=x&marker={image}&name=in:%22my%20image%22,other"
-                           "&tag=y&limit=1")
+    response = svc.api.get(
+        f"/v2/images?tag=x&marker={image}&name=in:%22my%20image%22,other&tag=y&limit=1"
+    )
     assert response.status_code == 200
     following = response.json()
     assert following["images"] == []
@@ -609,7 +642,10 @@ def varied(svc: Service) -> list[dict[str, Any]]:
         body = {"name": name} if name is not None else {}
         image_id = svc.image(**body)
         columns = {
-            "size": size, "status": status, "container_format": container, "disk_format": disk,
+            "size": size,
+            "status": status,
+            "container_format": container,
+            "disk_format": disk,
             "created_at": T0 + datetime.timedelta(hours=created),
             "updated_at": T0 + datetime.timedelta(days=updated),
         }
@@ -634,6 +670,7 @@ def walk(svc: Service, params: list[tuple[str, str]], api: Api | None = None) ->
 
 def expected_order(images: list[dict[str, Any]], key: str, direction: str) -> list[str]:
     """Nulls sort as the smallest value; created_at then id break ties in the same direction."""
+
     def sort_value(image: dict[str, Any]) -> tuple[Any, ...]:
         value = image[key]
         if value is None:
@@ -645,15 +682,16 @@ def expected_order(images: list[dict[str, Any]], key: str, direction: str) -> li
 
 
 @pytest.mark.parametrize("key", SORT_KEYS)
-@pytest.mark.parametrize("direction", ["asc", "desc"])
-@pytest.mark.parametrize("limit", ["1", "3"])
 def test_walking_pages_returns_every_image_once_in_order(
-    svc: Service, varied: list[dict[str, Any]], key: str, direction: str, limit: str
+    svc: Service, varied: list[dict[str, Any]], key: str
 ) -> None:
-    expected = expected_order(varied, key, direction)
-    classic = [("sort_key", key), ("sort_dir", direction), ("limit", limit)]
-    assert walk(svc, classic) == expected
-    assert walk(svc, [("sort", f"{key}:{direction}"), ("limit", limit)]) == expected
+    for direction in ("asc", "desc"):
+        expected = expected_order(varied, key, direction)
+        for limit in ("1", "3"):
+            classic = [("sort_key", key), ("sort_dir", direction), ("limit", limit)]
+            assert walk(svc, classic) == expected, (direction, limit)
+            new = [("sort", f"{key}:{direction}"), ("limit", limit)]
+            assert walk(svc, new) == expected, (direction, limit)
 
 
 def test_walking_pages_with_several_keys(svc: Service, varied: list[dict[str, Any]]) -> None:
@@ -676,6 +714,7 @@ def test_walking_a_filtered_project_view(svc: Service, varied: list[dict[str, An
     for hours, image_id in enumerate([*mine, public]):
         svc.set(image_id, created_at=T0 + datetime.timedelta(hours=hours))
     assert walk(svc, [("limit", "1")], api=p1) == [public, *mine[::-1]]
-    found = walk(svc, [("sort_key", "name"), ("sort_dir", "asc"), ("limit", "1"),
-                       ("name", "in:a,b")], api=p1)
+    found = walk(
+        svc, [("sort_key", "name"), ("sort_dir", "asc"), ("limit", "1"), ("name", "in:a,b")], api=p1
+    )
     assert found == [mine[1], public, mine[0], mine[3]]

@@ -1,0 +1,745 @@
+"""Fetching a web-download source without letting it reach what it should not.
+
+:func:`check_uri` applies ``[import_filtering_opts]`` to a URI without touching
+the network; the API calls it before accepting an import. :func:`stream` fetches
+the URI, applying the same checks again to every hop:
+
+1. The URI is parsed once, here, and only the parsed parts are used afterwards,
+   so no second parser can read a different host out of it. Hosts are
+   canonicalised first: IDNA names are lower-cased ASCII, and IPv4 addresses are
+   read as browsers and ``inet_aton`` read them (``2130706433``, ``0x7f000001``,
+   ``017700000001`` and ``127.1`` are all 127.0.0.1; ``[::ffff:127.0.0.1]`` is
+   too), so an allow or deny list cannot be dodged by spelling.
+2. Glance's filter, in Glance's order: scheme, host, port; at each level a
+   non-empty allow list wins and the deny list is ignored; a missing scheme or
+   host is refused. **Ports are checked only when the URI names one**, as the
+   spec and Glance's documentation say: ``http://host/`` uses port 80 even when
+   ``allowed_ports`` does not list it. Glimpse adds: only http and https can be
+   fetched, and URIs with credentials, whitespace or control characters are
+   refused.
+3. Glimpse's address rule: unless ``allow_private_addresses`` is set or the host
+   is listed in ``allowed_hosts``, every address the host resolves to must be
+   publicly routable (no loopback, link-local such as 169.254.169.254, private,
+   shared, unspecified, multicast or reserved address, nor an IPv6 address
+   embedding one). An IP literal is checked statically, by :func:`check_uri`.
+4. The connection goes to the address that was checked, never to a name
+   resolved again, which defeats DNS rebinding; the ``Host`` header and TLS SNI
+   and certificate check still use the URI's host name.
+5. Redirects (301, 302, 303, 307, 308) are followed by hand, at most
+   ``max_redirects`` of them, each hop going through steps 1 to 4 again.
+
+Errors::
+
+    WebDownloadError    the download cannot start or broke off; the message
+    │                   says why in words a user can act on (``status`` holds
+    │                   the HTTP status when the source answered with an error)
+    └── UriRefused      [import_filtering_opts] refuses the URI or a redirect
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import ipaddress
+import logging
+import lzma
+import re
+import socket
+import ssl
+import sys
+import zlib
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Protocol
+from urllib.parse import quote, urljoin, urlsplit
+
+import httpx
+from oslo_config import cfg
+
+if sys.version_info >= (3, 14):
+    from compression import zstd
+else:
+    from backports import zstd
+
+LOG = logging.getLogger(__name__)
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+#: Resolves ``(host, port)`` to addresses; raise :class:`OSError` when it cannot.
+Resolver = Callable[[str, int], Awaitable[Sequence[IPAddress]]]
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+DECOMPRESS_CHOICES = ("gzip", "xz", "zstd", "auto")
+
+_USER_AGENT = "Glimpse-web-download"
+# Whitespace, controls and backslashes: URL parsers disagree about all three.
+_UNSAFE_CHARS = re.compile(r"[\x00-\x20\x7f\\]")
+_HOST_LABEL = re.compile(r"[a-z0-9_-]{1,63}")
+_DECIMAL = re.compile(r"[0-9]+")
+_OCTAL = re.compile(r"[0-7]+")
+_HEX = re.compile(r"[0-9a-f]*")
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_MAGIC = (
+    (b"\x1f\x8b", "gzip"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+)
+_MAGIC_LEN = max(len(magic) for magic, _ in _MAGIC)
+
+
+class WebDownloadError(Exception):
+    """A web-download cannot start or broke off; the message says why."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        #: The HTTP status of the source's final answer, when that was the failure.
+        self.status = status
+
+
+class UriRefused(WebDownloadError):
+    """``[import_filtering_opts]`` does not allow the URI (or a hop it redirects to)."""
+
+
+# --- the filter ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Rules:
+    """``[import_filtering_opts]``, read once per check or download."""
+
+    allowed_schemes: frozenset[str]
+    disallowed_schemes: frozenset[str]
+    allowed_hosts: frozenset[str]
+    disallowed_hosts: frozenset[str]
+    allowed_ports: frozenset[int]
+    disallowed_ports: frozenset[int]
+    allow_private_addresses: bool
+    connect_timeout: float
+    idle_timeout: float
+    max_redirects: int
+
+    @classmethod
+    def from_conf(cls, conf: cfg.ConfigOpts) -> _Rules:
+        group = conf.import_filtering_opts
+        return cls(
+            allowed_schemes=frozenset(s.strip().lower() for s in group.allowed_schemes),
+            disallowed_schemes=frozenset(s.strip().lower() for s in group.disallowed_schemes),
+            allowed_hosts=frozenset(_listed_host(h) for h in group.allowed_hosts),
+            disallowed_hosts=frozenset(_listed_host(h) for h in group.disallowed_hosts),
+            allowed_ports=frozenset(group.allowed_ports),
+            disallowed_ports=frozenset(group.disallowed_ports),
+            allow_private_addresses=bool(group.allow_private_addresses),
+            connect_timeout=float(group.connect_timeout),
+            idle_timeout=float(group.idle_timeout),
+            max_redirects=int(group.max_redirects),
+        )
+
+
+@dataclass(frozen=True)
+class _Target:
+    """One hop of a download: the parts of a URI that passed the filter."""
+
+    scheme: str
+    #: Canonical host: lower-case ASCII name without trailing dot, or an IP address.
+    host: str
+    #: The host as an IP address, when the URI spelled one (in any encoding).
+    address: IPAddress | None
+    #: The port the URI names; None when it names none.
+    port: int | None
+    #: Path and query, percent-encoded ASCII, never empty.
+    path: str
+
+    @property
+    def connect_port(self) -> int:
+        return self.port if self.port is not None else DEFAULT_PORTS[self.scheme]
+
+    @property
+    def authority(self) -> str:
+        """The ``Host`` header: the host (bracketed if IPv6) and the port if the URI names one."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return host if self.port is None else f"{host}:{self.port}"
+
+
+def check_uri(conf: cfg.ConfigOpts, uri: str) -> None:
+    """Apply ``[import_filtering_opts]`` to ``uri`` without touching the network.
+
+    Raises :class:`UriRefused`, whose message says what is wrong. Host names are
+    not resolved here; :func:`stream` checks the addresses they resolve to.
+    """
+    _filter(_Rules.from_conf(conf), uri)
+
+
+def _filter(rules: _Rules, uri: str) -> _Target:
+    if not isinstance(uri, str) or not uri:
+        raise UriRefused("the URI is empty.")
+    if _UNSAFE_CHARS.search(uri):
+        raise UriRefused("the URI contains whitespace, control characters or backslashes.")
+    try:
+        parts = urlsplit(uri)
+        port = parts.port
+    except ValueError as exc:
+        raise UriRefused(f"the URI cannot be parsed ({exc}).") from None
+
+    scheme = parts.scheme.lower()
+    if not scheme:
+        raise UriRefused("the URI has no scheme; use http:// or https://.")
+    if rules.allowed_schemes:
+        if scheme not in rules.allowed_schemes:
+            allowed = ", ".join(sorted(rules.allowed_schemes))
+            raise UriRefused(f"the scheme '{scheme}' is not allowed (allowed: {allowed}).")
+    elif scheme in rules.disallowed_schemes:
+        raise UriRefused(f"the scheme '{scheme}' is not allowed.")
+    if scheme not in DEFAULT_PORTS:
+        raise UriRefused(f"the scheme '{scheme}' cannot be downloaded; use http or https.")
+
+    if not parts.hostname:
+        raise UriRefused("the URI has no host.")
+    host, address = _canonical_host(parts.hostname)
+    if rules.allowed_hosts:
+        if host not in rules.allowed_hosts:
+            raise UriRefused(f"the host '{host}' is not allowed.")
+    elif host in rules.disallowed_hosts:
+        raise UriRefused(f"the host '{host}' is not allowed.")
+
+    if port is not None:
+        if port == 0:
+            raise UriRefused("port 0 cannot be connected to.")
+        if rules.allowed_ports:
+            if port not in rules.allowed_ports:
+                allowed = ", ".join(str(p) for p in sorted(rules.allowed_ports))
+                raise UriRefused(f"the port {port} is not allowed (allowed: {allowed}).")
+        elif port in rules.disallowed_ports:
+            raise UriRefused(f"the port {port} is not allowed.")
+
+    if parts.username is not None or parts.password is not None:
+        raise UriRefused("credentials in the URI are not supported.")
+    if address is not None and not _private_allowed(rules, host) and not _is_public(address):
+        raise UriRefused(f"the address {host} is {_describe(address)}, which is not allowed.")
+
+    path = quote(parts.path or "/", safe="/%!$&'()*+,;=:@~")
+    if parts.query:
+        path += "?" + quote(parts.query, safe="/?%!$&'()*+,;=:@~")
+    return _Target(scheme=scheme, host=host, address=address, port=port, path=path)
+
+
+def _canonical_host(hostname: str) -> tuple[str, IPAddress | None]:
+    """The host's canonical text, and its address when it spells an IP address."""
+    if ":" in hostname:  # urlsplit only yields a colon from an [IPv6] literal
+        try:
+            v6 = ipaddress.IPv6Address(hostname)
+        except ValueError:
+            raise UriRefused(f"'{hostname}' is not a valid IPv6 address.") from None
+        if v6.scope_id:
+            raise UriRefused("IPv6 zone identifiers are not supported.")
+        if v6.ipv4_mapped is not None:
+            return str(v6.ipv4_mapped), v6.ipv4_mapped
+        return str(v6), v6
+    name = hostname.lower()
+    if not name.isascii():
+        try:
+            name = name.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise UriRefused(f"the host '{hostname}' is not a valid host name.") from None
+    try:
+        v4 = _parse_ipv4(name)
+    except ValueError:
+        raise UriRefused(f"the host '{hostname}' is not a valid IPv4 address.") from None
+    if v4 is not None:
+        return str(v4), v4
+    name = name.removesuffix(".")
+    labels = name.split(".")
+    if len(name) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
+        raise UriRefused(f"the host '{hostname}' is not a valid host name.")
+    return name, None
+
+
+def _parse_ipv4(host: str) -> ipaddress.IPv4Address | None:
+    """Read ``host`` as the WHATWG URL standard (and ``inet_aton``) reads IPv4 hosts.
+
+    Returns None for a host name. A host whose last label is a number is an IPv4
+    address or nothing: ValueError when it is out of range or malformed.
+    """
+    parts = host.split(".")
+    if len(parts) > 1 and parts[-1] == "":
+        parts.pop()
+    if _ipv4_number(parts[-1]) is None:
+        return None
+    if len(parts) > 4:
+        raise ValueError(host)
+    numbers = [_ipv4_number(part) for part in parts]
+    if any(n is None for n in numbers):
+        raise ValueError(host)
+    values = [n for n in numbers if n is not None]
+    if any(n > 255 for n in values[:-1]) or values[-1] >= 256 ** (5 - len(values)):
+        raise ValueError(host)
+    value = values[-1]
+    for index, n in enumerate(values[:-1]):
+        value += n << (8 * (3 - index))
+    return ipaddress.IPv4Address(value)
+
+
+def _ipv4_number(part: str) -> int | None:
+    if part[:2] in ("0x", "0X"):
+        digits = part[2:]
+        return int(digits or "0", 16) if _HEX.fullmatch(digits) else None
+    if len(part) > 1 and part.startswith("0"):
+        return int(part[1:], 8) if _OCTAL.fullmatch(part[1:]) else None
+    return int(part) if _DECIMAL.fullmatch(part) else None
+
+
+def _listed_host(entry: str) -> str:
+    """An ``allowed_hosts``/``disallowed_hosts`` entry, canonicalised like a URI's host."""
+    text = entry.strip().lower()
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    try:
+        return _canonical_host(text)[0]
+    except UriRefused:
+        return text
+
+
+def _private_allowed(rules: _Rules, host: str) -> bool:
+    return rules.allow_private_addresses or host in rules.allowed_hosts
+
+
+def _is_public(address: IPAddress) -> bool:
+    """Whether ``address`` is publicly routable unicast, embedded IPv4 included."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return _is_public(address.ipv4_mapped)
+        if address in _NAT64:  # DNS64 answers: judge the IPv4 address they translate to
+            return _is_public(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+        if address.sixtofour is not None and not _is_public(address.sixtofour):
+            return False
+        if address.is_site_local:
+            return False
+    if (
+        address.is_loopback
+        or address.is_link_local
+        or address.is_private
+        or address.is_unspecified
+        or address.is_multicast
+        or address.is_reserved
+    ):
+        return False
+    return address.is_global
+
+
+def _describe(address: IPAddress) -> str:
+    for kind, flag in (
+        ("a loopback address", address.is_loopback),
+        ("a link-local address", address.is_link_local),
+        ("an unspecified address", address.is_unspecified),
+        ("a multicast address", address.is_multicast),
+        ("a private address", address.is_private),
+    ):
+        if flag:
+            return kind
+    return "not a publicly routable address"
+
+
+# --- the download ----------------------------------------------------------------------------
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    # httpx's default (certifi's CAs, hostname checks); loading it costs more than a request.
+    return httpx.create_ssl_context()
+
+
+async def _system_resolve(host: str, port: int) -> list[IPAddress]:
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+    return [ipaddress.ip_address(info[4][0]) for info in infos]
+
+
+async def stream(
+    conf: cfg.ConfigOpts,
+    uri: str,
+    *,
+    decompress: str | None = None,
+    chunk_size: int = 1 << 20,
+    resolver: Resolver | None = None,
+) -> DownloadStream:
+    """Connect to ``uri`` (following redirects) and return its body as an async iterator.
+
+    Once this returns, the source has answered 2xx and ``content_length`` and
+    ``final_url`` of the result are known; iterating yields chunks of at most
+    ``chunk_size`` bytes, decompressed on the fly when ``decompress`` is "gzip",
+    "xz", "zstd" or "auto" (by magic bytes; data in no known format passes
+    through unchanged). Raises :class:`WebDownloadError` (:class:`UriRefused`
+    for filter refusals) here, or while iterating if the download breaks off.
+    Close the result with ``aclose()`` (or ``async with``) if you stop early; it
+    closes itself when exhausted or when iterating fails. ``resolver`` replaces
+    the system resolver (tests).
+    """
+    download = DownloadStream(
+        conf, uri, decompress=decompress, chunk_size=chunk_size, resolver=resolver
+    )
+    await download.open()
+    return download
+
+
+class DownloadStream(AsyncIterator[bytes]):
+    """The body of one web-download; see :func:`stream`."""
+
+    def __init__(
+        self,
+        conf: cfg.ConfigOpts,
+        uri: str,
+        *,
+        decompress: str | None = None,
+        chunk_size: int = 1 << 20,
+        resolver: Resolver | None = None,
+    ) -> None:
+        if decompress is not None and decompress not in DECOMPRESS_CHOICES:
+            choices = ", ".join(DECOMPRESS_CHOICES)
+            raise WebDownloadError(f"unknown decompression '{decompress}' (one of: {choices}).")
+        if chunk_size < 1:
+            raise ValueError("chunk_size must be positive")
+        self.uri = uri
+        #: The URI the body comes from, after redirects.
+        self.final_url = uri
+        #: The final response's Content-Length (bytes as served, before decompression).
+        self.content_length: int | None = None
+        self._rules = _Rules.from_conf(conf)
+        self._decompress = decompress
+        self._chunk_size = chunk_size
+        self._resolve: Resolver = resolver or _system_resolve
+        self._client: httpx.AsyncClient | None = None
+        self._response: httpx.Response | None = None
+        self._body: AsyncGenerator[bytes, None] | None = None
+        self._closed = False
+
+    async def open(self) -> None:
+        """Connect and follow redirects up to a 2xx answer (done by :func:`stream`)."""
+        if self._closed:
+            raise WebDownloadError("this download is closed.")
+        if self._body is not None:
+            return
+        rules = self._rules
+        self._client = httpx.AsyncClient(
+            trust_env=False,  # a proxy would connect to names we have not checked
+            follow_redirects=False,
+            verify=_tls_context(),
+            timeout=httpx.Timeout(
+                connect=rules.connect_timeout,
+                read=rules.idle_timeout,
+                write=rules.idle_timeout,
+                pool=rules.connect_timeout,
+            ),
+            headers={"User-Agent": _USER_AGENT, "Accept-Encoding": "identity"},
+        )
+        try:
+            self._response = await self._follow(self._client)
+        except BaseException:
+            await self.aclose()
+            raise
+        length = self._response.headers.get("content-length", "")
+        self.content_length = int(length) if length.isdigit() else None
+        body = self._raw_body(self._response)
+        self._body = body if self._decompress is None else self._decoded(body, self._decompress)
+
+    def __aiter__(self) -> DownloadStream:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._closed:
+            raise StopAsyncIteration
+        if self._body is None:
+            await self.open()
+        assert self._body is not None
+        try:
+            return await anext(self._body)
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def aclose(self) -> None:
+        """Release the connection; safe to call more than once."""
+        self._closed = True
+        body, response, client = self._body, self._response, self._client
+        self._body = self._response = self._client = None
+        if body is not None:
+            await body.aclose()
+        if response is not None:
+            await response.aclose()
+        if client is not None:
+            await client.aclose()
+
+    async def __aenter__(self) -> DownloadStream:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def _follow(self, client: httpx.AsyncClient) -> httpx.Response:
+        url = self.uri
+        redirects = 0
+        while True:
+            try:
+                target = _filter(self._rules, url)
+                addresses = await self._addresses(target)
+            except UriRefused as exc:
+                if not redirects:
+                    raise
+                raise UriRefused(f"it redirects to {url}, which is refused: {exc}") from None
+            response = await self._request(client, target, addresses)
+            status = response.status_code
+            if status in REDIRECT_STATUSES:
+                location = response.headers.get("location")
+                await response.aclose()
+                if not location:
+                    raise WebDownloadError(
+                        f"{url} answered HTTP {status} without a Location header.", status=status
+                    )
+                if redirects >= self._rules.max_redirects:
+                    raise WebDownloadError(
+                        f"{self.uri} redirects more than {self._rules.max_redirects} times."
+                    )
+                redirects += 1
+                url = urljoin(url, location.strip())
+                LOG.debug("web-download of %s redirected to %s", self.uri, url)
+                continue
+            if not 200 <= status < 300:
+                await response.aclose()
+                reason = f" {response.reason_phrase}" if response.reason_phrase else ""
+                raise WebDownloadError(f"{url} answered HTTP {status}{reason}.", status=status)
+            self.final_url = url
+            return response
+
+    async def _request(
+        self, client: httpx.AsyncClient, target: _Target, addresses: Sequence[IPAddress]
+    ) -> httpx.Response:
+        """Send the GET to the first of ``addresses`` that accepts a connection."""
+        failure: WebDownloadError | None = None
+        for address in addresses:
+            host = f"[{address}]" if address.version == 6 else str(address)
+            request = client.build_request(
+                "GET",
+                f"{target.scheme}://{host}:{target.connect_port}{target.path}",
+                headers={"Host": target.authority},
+                # TLS must name and verify the URI's host, not the address we connect to.
+                extensions={"sni_hostname": target.host} if target.address is None else {},
+            )
+            try:
+                return await client.send(request, stream=True)
+            except httpx.ConnectTimeout:
+                failure = WebDownloadError(
+                    f"connecting to {target.authority} timed out after "
+                    f"{self._rules.connect_timeout:g} s."
+                )
+            except httpx.ConnectError as exc:
+                failure = WebDownloadError(f"cannot connect to {target.authority}: {_reason(exc)}.")
+            except httpx.TimeoutException:
+                raise WebDownloadError(
+                    f"{target.authority} sent no response within {self._rules.idle_timeout:g} s."
+                ) from None
+            except httpx.HTTPError as exc:
+                raise WebDownloadError(
+                    f"the request to {target.authority} failed: {_reason(exc)}."
+                ) from None
+        assert failure is not None
+        raise failure
+
+    async def _addresses(self, target: _Target) -> list[IPAddress]:
+        """The checked addresses to connect to for ``target``, in resolver order."""
+        rules = self._rules
+        if target.address is not None:
+            return [target.address]  # _filter has checked it
+        try:
+            resolved = await asyncio.wait_for(
+                self._resolve(target.host, target.connect_port), rules.connect_timeout
+            )
+        except TimeoutError:
+            raise WebDownloadError(
+                f"resolving '{target.host}' took longer than {rules.connect_timeout:g} s."
+            ) from None
+        except OSError as exc:
+            raise WebDownloadError(
+                f"cannot resolve the host '{target.host}': {exc.strerror or exc}."
+            ) from None
+        addresses: list[IPAddress] = []
+        for found in resolved:
+            address = found
+            if isinstance(found, ipaddress.IPv6Address) and found.ipv4_mapped is not None:
+                address = found.ipv4_mapped
+            if not rules.allowed_hosts and str(address) in rules.disallowed_hosts:
+                raise UriRefused(f"the host '{target.host}' resolves to a disallowed address.")
+            if not _private_allowed(rules, target.host) and not _is_public(address):
+                # Which address stays unsaid: the answer would map internal DNS for a user.
+                raise UriRefused(
+                    f"the host '{target.host}' resolves to an address that is not publicly "
+                    "routable, which is not allowed."
+                )
+            if address not in addresses:
+                addresses.append(address)
+        if not addresses:
+            raise WebDownloadError(f"the host '{target.host}' has no address.")
+        return addresses
+
+    async def _raw_body(self, response: httpx.Response) -> AsyncGenerator[bytes, None]:
+        try:
+            async for chunk in response.aiter_raw(self._chunk_size):
+                yield chunk
+        except httpx.TimeoutException:
+            raise WebDownloadError(
+                f"the source sent nothing for {self._rules.idle_timeout:g} s; "
+                "the download was abandoned."
+            ) from None
+        except httpx.HTTPError as exc:
+            raise WebDownloadError(f"the download broke off: {_reason(exc)}.") from None
+
+    async def _decoded(
+        self, raw: AsyncGenerator[bytes, None], mode: str
+    ) -> AsyncGenerator[bytes, None]:
+        try:
+            codec: str | None = mode
+            head = b""
+            if mode == "auto":
+                async for chunk in raw:
+                    head += chunk
+                    if len(head) >= _MAGIC_LEN:
+                        break
+                codec = next((name for magic, name in _MAGIC if head.startswith(magic)), None)
+                if codec is None:  # not compressed in a format we know: pass it through
+                    for start in range(0, len(head), self._chunk_size):
+                        yield head[start : start + self._chunk_size]
+                    async for chunk in raw:
+                        yield chunk
+                    return
+            assert codec is not None
+            decoder = _Decoder(codec, self._chunk_size)
+            for piece in decoder.feed(head):
+                yield piece
+            async for chunk in raw:
+                for piece in decoder.feed(chunk):
+                    yield piece
+            for piece in decoder.finish():
+                yield piece
+        finally:
+            await raw.aclose()
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc).rstrip(".") or type(exc).__name__
+
+
+# --- decompression ---------------------------------------------------------------------------
+
+
+class _Decompressor(Protocol):
+    """The incremental API shared by :mod:`lzma` and :mod:`compression.zstd`."""
+
+    @property
+    def eof(self) -> bool: ...
+    @property
+    def needs_input(self) -> bool: ...
+    @property
+    def unused_data(self) -> bytes: ...
+    def decompress(self, data: bytes, max_length: int = -1) -> bytes: ...
+
+
+class _GzipDecompressor:
+    """zlib's gzip decoder behind the :class:`_Decompressor` API."""
+
+    def __init__(self) -> None:
+        self._zlib = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        self._tail = b""
+        # zlib may hold output back when max_length cut a call short, as lzma does.
+        self._limited = False
+
+    @property
+    def eof(self) -> bool:
+        return self._zlib.eof
+
+    @property
+    def needs_input(self) -> bool:
+        return not self._tail and not self._limited
+
+    @property
+    def unused_data(self) -> bytes:
+        return self._zlib.unused_data
+
+    def decompress(self, data: bytes, max_length: int = -1) -> bytes:
+        pending = self._tail + data if data else self._tail
+        out = self._zlib.decompress(pending, max(max_length, 0))
+        self._tail = self._zlib.unconsumed_tail
+        self._limited = 0 < max_length <= len(out)
+        return out
+
+
+_DECOMPRESSORS: dict[str, Callable[[], _Decompressor]] = {
+    "gzip": _GzipDecompressor,
+    "xz": lambda: lzma.LZMADecompressor(format=lzma.FORMAT_XZ),
+    "zstd": zstd.ZstdDecompressor,
+}
+_CODEC_ERRORS = (zlib.error, lzma.LZMAError, zstd.ZstdError, EOFError)
+
+
+class _Decoder:
+    """Streams one codec's data, concatenated members/streams/frames included.
+
+    No call returns more than ``max_length`` bytes, so a small input that expands
+    enormously (a "zip bomb") is still handled ``max_length`` bytes at a time.
+    """
+
+    def __init__(self, codec: str, max_length: int) -> None:
+        self._codec = codec
+        self._new = _DECOMPRESSORS[codec]
+        self._current = self._new()
+        self._max_length = max_length
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        while True:
+            if self._current.eof:
+                if self._codec != "zstd":
+                    data = data.lstrip(b"\0")  # padding that gzip and xz tools accept
+                if not data:
+                    return
+                self._current = self._new()  # the next member, stream or frame
+            elif not data and self._current.needs_input:
+                return
+            out = self._decompress(data)
+            data = self._current.unused_data if self._current.eof else b""
+            if not out and not data and not self._current.eof:
+                return  # no progress without more input
+            if out:
+                yield out
+
+    def finish(self) -> Iterator[bytes]:
+        idle_calls = 0
+        while not self._current.eof:
+            if self._current.needs_input or idle_calls > 2:
+                raise WebDownloadError(
+                    f"the {self._codec} data ends early; the source may be truncated."
+                )
+            out = self._decompress(b"")
+            idle_calls = 0 if out else idle_calls + 1
+            if out:
+                yield out
+
+    def _decompress(self, data: bytes) -> bytes:
+        try:
+            return self._current.decompress(data, self._max_length)
+        except _CODEC_ERRORS as exc:
+            raise WebDownloadError(f"the data is not valid {self._codec}: {exc}.") from None
+
+
+__all__ = [
+    "DECOMPRESS_CHOICES",
+    "DownloadStream",
+    "Resolver",
+    "UriRefused",
+    "WebDownloadError",
+    "check_uri",
+    "stream",
+]
