@@ -18,7 +18,9 @@ from glimpse.config import (
     image_format,
     import_filtering,
     import_plugins,
+    keystone,
     paste,
+    policy,
     store,
     task,
     worker,
@@ -30,7 +32,9 @@ _GROUP_MODULES = (
     image_format,
     import_filtering,
     import_plugins,
+    keystone,
     paste,
+    policy,
     store,
     task,
     worker,
@@ -39,6 +43,7 @@ _GROUP_MODULES = (
 
 def register(conf: cfg.ConfigOpts) -> None:
     """Declare every Glimpse option on ``conf`` (idempotent)."""
+    policy.set_defaults()
     for module in _GROUP_MODULES:
         for group, opts in module.OPTS:
             conf.register_opts(opts, group=group)

@@ -217,9 +217,9 @@ async def _download_to_staging(
         except web_download.WebDownloadError as exc:
             raise ImportFailed(f"Downloading {uri} failed: {exc}") from exc
 
-    writer = await run_in_threadpool(staging.begin_write, image_id)
     cap = int(rt.conf.image_size_cap)
     try:
+        writer = await run_in_threadpool(staging.begin_write, image_id)
         await store_stream(
             counted(), writer, hash_algo="sha256", size_limit=cap, expected_size=None,
             on_limit=lambda limit: ImportFailed(
@@ -228,6 +228,8 @@ async def _download_to_staging(
         )
     except StoreError as exc:
         raise ImportFailed(f"The staging area failed: {exc}") from exc
+    finally:
+        await source.aclose()
 
 
 def _prepare_staged(rt: Runtime, claim: Claim, image_id: str) -> None:

@@ -419,6 +419,9 @@ def recover_interrupted_writes(
     """
     cutoff = utcnow() - datetime.timedelta(seconds=stale_after)
     recovered = []
+    # Images whose data, should the write have committed before the process died,
+    # is referenced by no location: left in place it would refuse every new upload.
+    orphaned = []
     with rt.db.transaction() as session:
         for row in session.scalars(select(ImageUpload)).all():
             same_node_dead = row.node == NODE and (
@@ -432,12 +435,17 @@ def recover_interrupted_writes(
                 image.size = None
                 image.virtual_size = None
                 image.updated_at = utcnow()
+            if image is None or image.deleted or image.status == "queued":
+                if not any(not location.deleted for location in (image.locations if image else [])):
+                    orphaned.append(row.image_id)
             session.delete(row)
             recovered.append(row.image_id)
     for image_id in recovered:
         for driver in (*rt.stores.drivers.values(), rt.stores.staging):
             if isinstance(driver, FilesystemStore):
                 driver.discard_temporaries(image_id)
+                if image_id in orphaned:
+                    _discard(driver, driver.uri_for(image_id))
         LOG.warning("Image %s: an interrupted data write was undone; it is queued again", image_id)
     return recovered
 

@@ -433,17 +433,10 @@ class SwiftStore(StoreDriver):
     def delete(self, uri: str) -> None:
         location = self._location(uri)
         public = location.uri(credentials=False)
-        segments: list[tuple[str, str]] = []
         with self._connection(location) as connection:
             try:
                 headers = connection.head_object(location.container, location.obj)
-                if headers.get("x-static-large-object", "").lower() == "true":
-                    _, manifest = connection.get_object(
-                        location.container, location.obj, query_string="multipart-manifest=get"
-                    )
-                    for entry in json.loads(manifest):
-                        container, _, name = entry["name"].lstrip("/").partition("/")
-                        segments.append((container, name))
+                segments = self._segments_of(connection, location, headers)
                 # The manifest goes first: from then on the image is gone,
                 # whatever happens to its segments.
                 connection.delete_object(location.container, location.obj)
@@ -451,6 +444,28 @@ class SwiftStore(StoreDriver):
                 raise _store_error(exc, f"delete {public}") from exc
             for container, name in segments:
                 self._delete_quietly(connection, container, name)
+
+    @staticmethod
+    def _segments_of(
+        connection: swiftclient.Connection, location: SwiftLocation, headers: dict[str, str]
+    ) -> list[tuple[str, str]]:
+        """(container, name) of every segment of a large object; [] for a plain one."""
+        if headers.get("x-static-large-object", "").lower() == "true":
+            _, manifest = connection.get_object(
+                location.container, location.obj, query_string="multipart-manifest=get"
+            )
+            segments = []
+            for entry in json.loads(manifest):
+                container, _, name = entry["name"].lstrip("/").partition("/")
+                segments.append((container, name))
+            return segments
+        if "x-object-manifest" in headers:
+            # Glance writes Dynamic Large Objects: segments are every object
+            # under the manifest's "<container>/<prefix>".
+            container, _, prefix = unquote(headers["x-object-manifest"]).partition("/")
+            _, listing = connection.get_container(container, prefix=prefix, full_listing=True)
+            return [(container, item["name"]) for item in listing]
+        return []
 
     def stat(self, uri: str) -> int:
         location = self._location(uri)

@@ -264,6 +264,8 @@ BAD_CREATE_BODIES: list[Any] = [
     {"id": "not-a-uuid"}, {"id": str(uuid.uuid4()) + "0"}, {"kernel_id": "x"},
     {"disk_format": "Qcow2"}, {"container_format": 1},
     {"name": "x" * 256}, {"owner": "x" * 256}, {"tags": ["x" * 256]}, {"x" * 256: "v"},
+    {"name": "a\x00b"}, {"foo": "\x00"}, {"\x00": "v"}, {"tags": ["\x00"]},
+    {"os_distro": "x\x00"},
 ]
 
 
@@ -317,6 +319,9 @@ BAD_PATCHES: list[Any] = [
     [{"op": "replace", "path": "/name", "value": "x" * 256}],
     [{"op": "replace", "path": "/name", "value": EMOJI}],
     [{"op": "replace", "path": "/name", "value": "\ud800"}],
+    [{"op": "replace", "path": "/name", "value": "\x00"}],
+    [{"op": "add", "path": "/foo", "value": "a\x00"}],
+    [{"op": "add", "path": "/a\x00", "value": "v"}],
     [{"op": "add", "path": "/" + EMOJI, "value": "v"}],
     [{"op": "add", "path": "/\udc00", "value": "v"}],
     [{"op": "replace", "path": "/foo", "value": EMOJI}],
@@ -393,7 +398,7 @@ def test_odd_member_ids_never_fail_the_server(api: Api, image: dict[str, Any]) -
 
 
 BAD_IMAGE_IDS = [
-    "not-a-uuid", "1", MISSING + "0", MISSING.upper(), "%00", "a%00b", "..", "x" * 5000,
+    "not-a-uuid", "1", MISSING + "0", MISSING.upper(), "..", "x" * 5000,
     "%F0%9F%98%80", "'; DROP TABLE images; --", "\\", "%25",
 ]
 
@@ -426,7 +431,7 @@ def _assert_image_routes_404(api: Api, image_id: str) -> None:
 def test_bad_member_ids_in_paths_are_404(
     api: Api, image: dict[str, Any], unchanged: None
 ) -> None:
-    for member in ("%00", "nobody", "x" * 5000, "%F0%9F%98%80"):
+    for member in ("nobody", "x" * 5000, "%F0%9F%98%80"):
         base = f"/v2/images/{image['id']}/members/{member}"
         assert api.get(base).status_code == 404, member
         assert api.delete(base).status_code == 404, member
@@ -434,12 +439,14 @@ def test_bad_member_ids_in_paths_are_404(
         assert updated.status_code in (403, 404), member
 
 
-def test_invalid_utf8_in_the_path_is_400(
+def test_invalid_utf8_or_nul_in_the_path_is_400(
     api: Api, image: dict[str, Any], unchanged: None
 ) -> None:
     image_id = image["id"]
     for path in ("/v2/images/%FF", f"/v2/images/{image_id}/tags/%ED%A0%80",
-                 f"/v2/images/{image_id}/tags/a%C3", f"/v2/images/{image_id}/members/%80"):
+                 f"/v2/images/{image_id}/tags/a%C3", f"/v2/images/{image_id}/members/%80",
+                 "/v2/images/%00", "/v2/images/a%00b", f"/v2/images/{image_id}/tags/%00",
+                 f"/v2/images/{image_id}/members/x%00"):
         for method in ("GET", "PUT", "DELETE"):
             response = api.request(method, path)
             assert response.status_code == 400, (method, path, response.text)

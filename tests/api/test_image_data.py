@@ -506,3 +506,19 @@ def test_recovery_undoes_writes_of_dead_processes_only(
     assert image_data.recover_interrupted_writes(rt, at_startup=True) == [mine]
     assert status_of(api, mine) == "queued" and not leftovers[mine].exists()
     assert status_of(api, remote_fresh) == "saving"
+
+
+def test_recovery_removes_data_committed_just_before_the_crash(
+    api: Api, make_runtime: Callable[..., Runtime], tmp_path: Path
+) -> None:
+    # Killed between the store's commit and the database's: the file has its final
+    # name but no location points at it. Kept, it would make every new upload 409.
+    rt = make_runtime()
+    image_id = new_image(api)
+    interrupted_write(rt, image_id, os.getpid(), image_data.NODE).unlink()
+    (store_dir(tmp_path) / image_id).write_bytes(b"committed, never recorded")
+    keep = uploaded(api)
+    assert image_data.recover_interrupted_writes(rt, at_startup=True) == [image_id]
+    assert stored_names(tmp_path) == [keep]
+    assert put(api, image_id, DATA).status_code == 204
+    assert api.get(f"/v2/images/{image_id}/file").content == DATA

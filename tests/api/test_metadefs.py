@@ -68,7 +68,7 @@ def policy_api(
         client.close()
 
 
-FLAVOR_NS = {
+FLAVOR_NS: dict[str, Any] = {
     "namespace": "OS::Compute::CPU",
     "display_name": "CPU",
     "description": "CPU tuning",
@@ -112,8 +112,14 @@ def test_create_namespace_defaults_and_links(alice: Api) -> None:
     assert ns["schema"] == "/v2/schemas/metadefs/namespace"
     assert TIMESTAMP.match(ns["created_at"]) and TIMESTAMP.match(ns["updated_at"])
     # Glance leaves unset attributes and empty collections out.
-    for absent in ("display_name", "description", "objects", "properties", "tags",
-                   "resource_type_associations"):
+    for absent in (
+        "display_name",
+        "description",
+        "objects",
+        "properties",
+        "tags",
+        "resource_type_associations",
+    ):
         assert absent not in ns
     shown = alice.get(f"{NS}/MyNS")
     assert shown.status_code == 200
@@ -123,7 +129,8 @@ def test_create_namespace_defaults_and_links(alice: Api) -> None:
 def test_create_namespace_with_everything_in_it(alice: Api) -> None:
     created = create_ns(alice, **FLAVOR_NS)
     assert [a["name"] for a in created["resource_type_associations"]] == [
-        "OS::Nova::Flavor", "OS::Glance::Image"
+        "OS::Nova::Flavor",
+        "OS::Glance::Image",
     ]
     shown = alice.get(f"{NS}/OS::Compute::CPU").json()
     assert shown["display_name"] == "CPU" and shown["description"] == "CPU tuning"
@@ -192,11 +199,20 @@ def test_visibility_between_projects(alice: Api, bob: Api, admin: Api) -> None:
     assert names(bob.get(NS, params={"visibility": "private"})) == ["bob-private"]
     assert names(bob.get(NS, params={"visibility": "public"})) == ["alice-public"]
     assert sorted(names(admin.get(NS, params={"visibility": "private"}))) == [
-        "alice-private", "bob-private"
+        "alice-private",
+        "bob-private",
     ]
     # What bob cannot see does not exist for him, whatever the sub-resource.
-    for path in ("", "/objects", "/objects/o", "/properties", "/properties/p", "/tags",
-                 "/tags/t", "/resource_types"):
+    for path in (
+        "",
+        "/objects",
+        "/objects/o",
+        "/properties",
+        "/properties/p",
+        "/tags",
+        "/tags/t",
+        "/resource_types",
+    ):
         response = bob.get(f"{NS}/alice-private{path}")
         assert response.status_code == 404, path
     assert bob.get(f"{NS}/alice-public").status_code == 200
@@ -244,8 +260,16 @@ def test_only_the_owner_or_an_admin_changes_a_namespace(alice: Api, bob: Api, ad
 def test_protected_namespace_keeps_everything(alice: Api) -> None:
     create_ns(alice, **FLAVOR_NS, protected=True)
     base = f"{NS}/OS::Compute::CPU"
-    for path in ("", "/objects", "/objects/Topology", "/properties", "/properties/cpu_policy",
-                 "/tags", "/tags/fast", "/resource_types/OS::Nova::Flavor"):
+    for path in (
+        "",
+        "/objects",
+        "/objects/Topology",
+        "/properties",
+        "/properties/cpu_policy",
+        "/tags",
+        "/tags/fast",
+        "/resource_types/OS::Nova::Flavor",
+    ):
         response = alice.delete(base + path)
         assert response.status_code == 403, path
         assert "protected" in response.text
@@ -271,8 +295,14 @@ def test_delete_namespace_removes_what_it_defines(alice: Api) -> None:
 
 
 def test_update_namespace_replaces_its_attributes(alice: Api, admin: Api) -> None:
-    create_ns(alice, "old", display_name="Old", description="d", visibility="public",
-              tags=[{"name": "kept"}])
+    create_ns(
+        alice,
+        "old",
+        display_name="Old",
+        description="d",
+        visibility="public",
+        tags=[{"name": "kept"}],
+    )
     create_ns(alice, "other")
     assert alice.put(f"{NS}/old", json={"namespace": "other"}).status_code == 409
     response = alice.put(f"{NS}/old", json={"namespace": "new", "display_name": "New"})
@@ -310,11 +340,17 @@ def test_list_paging_and_sorting(alice: Api) -> None:
     third = alice.get(second.json()["next"])
     assert names(third) == ["e"]
     assert "next" not in third.json()
-    assert names(alice.get(NS, params={"sort_key": "namespace", "sort_dir": "desc",
-                                       "marker": "c"})) == ["b", "a"]
+    assert names(
+        alice.get(NS, params={"sort_key": "namespace", "sort_dir": "desc", "marker": "c"})
+    ) == ["b", "a"]
     assert alice.get(NS, params={"limit": "0"}).json()["namespaces"] == []
-    for params in ({"sort_dir": "up"}, {"sort_key": "color"}, {"limit": "-1"},
-                   {"limit": "many"}, {"visibility": "shared"}):
+    for params in (
+        {"sort_dir": "up"},
+        {"sort_key": "color"},
+        {"limit": "-1"},
+        {"limit": "many"},
+        {"visibility": "shared"},
+    ):
         assert alice.get(NS, params=params).status_code == 400, params
     assert alice.get(NS, params={"marker": "nope"}).status_code == 404
 
@@ -322,8 +358,11 @@ def test_list_paging_and_sorting(alice: Api) -> None:
 def test_list_filtered_by_resource_types(alice: Api) -> None:
     create_ns(alice, "flavor", resource_type_associations=[{"name": "OS::Nova::Flavor"}])
     create_ns(alice, "image", resource_type_associations=[{"name": "OS::Glance::Image"}])
-    create_ns(alice, "both", resource_type_associations=[{"name": "OS::Nova::Flavor"},
-                                                          {"name": "OS::Glance::Image"}])
+    create_ns(
+        alice,
+        "both",
+        resource_type_associations=[{"name": "OS::Nova::Flavor"}, {"name": "OS::Glance::Image"}],
+    )
     create_ns(alice, "none")
     found = alice.get(NS, params={"resource_types": "OS::Nova::Flavor"})
     assert sorted(names(found)) == ["both", "flavor"]
@@ -340,8 +379,12 @@ def test_list_filtered_by_resource_types(alice: Api) -> None:
 def test_objects(alice: Api) -> None:
     create_ns(alice, "ns")
     base = f"{NS}/ns/objects"
-    obj = {"name": "Disk", "description": "d", "required": ["size"],
-           "properties": {"size": {"title": "Size", "type": "integer", "ignored": 1}}}
+    obj = {
+        "name": "Disk",
+        "description": "d",
+        "required": ["size"],
+        "properties": {"size": {"title": "Size", "type": "integer", "ignored": 1}},
+    }
     response = alice.post(base, json=obj)
     assert response.status_code == 201, response.text
     created = response.json()
@@ -356,9 +399,14 @@ def test_objects(alice: Api) -> None:
     assert listed["schema"] == "/v2/schemas/metadefs/objects"
     assert [o["name"] for o in listed["objects"]] == ["Disk", "Bare"]
 
-    for body in ({}, {"name": "x" * 81}, {"name": "x", "required": "size"},
-                 {"name": "x", "required": ["a", "a"]}, {"name": "x", "colour": "red"},
-                 {"name": "x", "properties": {"p": {"title": "P"}}}):
+    for body in (
+        {},
+        {"name": "x" * 81},
+        {"name": "x", "required": "size"},
+        {"name": "x", "required": ["a", "a"]},
+        {"name": "x", "colour": "red"},
+        {"name": "x", "properties": {"p": {"title": "P"}}},
+    ):
         assert alice.post(base, json=body).status_code == 400, body
     for attr in ("self", "schema", "created_at", "updated_at"):
         assert alice.post(base, json={"name": "x", attr: "v"}).status_code == 403, attr
@@ -383,16 +431,21 @@ def test_objects(alice: Api) -> None:
 def test_properties(alice: Api) -> None:
     create_ns(alice, "ns")
     base = f"{NS}/ns/properties"
-    prop = {"name": "os_distro", "title": "Distro", "type": "string",
-            "enum": ["ubuntu", "fedora"], "default": "ubuntu", "readonly": False}
+    prop = {
+        "name": "os_distro",
+        "title": "Distro",
+        "type": "string",
+        "enum": ["ubuntu", "fedora"],
+        "default": "ubuntu",
+        "readonly": False,
+    }
     response = alice.post(base, json=prop)
     assert response.status_code == 201, response.text
     assert response.json() == prop
     assert alice.get(f"{base}/os_distro").json() == prop
     assert alice.post(base, json=prop).status_code == 409
     listed = alice.get(base).json()
-    assert listed == {"properties": {"os_distro": {k: v for k, v in prop.items()
-                                                   if k != "name"}}}
+    assert listed == {"properties": {"os_distro": {k: v for k, v in prop.items() if k != "name"}}}
     bad = [
         {"title": "No name", "type": "string"},
         {"name": "p", "type": "string"},
@@ -409,8 +462,9 @@ def test_properties(alice: Api) -> None:
 
     alice.post(base, json={**prop, "name": "other"})
     assert alice.put(f"{base}/os_distro", json={**prop, "name": "other"}).status_code == 409
-    renamed = alice.put(f"{base}/os_distro", json={"name": "distro", "title": "D",
-                                                    "type": "string"})
+    renamed = alice.put(
+        f"{base}/os_distro", json={"name": "distro", "title": "D", "type": "string"}
+    )
     assert renamed.status_code == 200
     assert renamed.json() == {"name": "distro", "title": "D", "type": "string"}
     assert alice.get(f"{base}/os_distro").status_code == 404
@@ -437,8 +491,12 @@ def test_resource_type_associations(alice: Api, bob: Api) -> None:
     [listed] = bob.get("/v2/metadefs/resource_types").json()["resource_types"]
     assert listed["name"] == "OS::Nova::Flavor" and TIMESTAMP.match(listed["created_at"])
 
-    for body in ({}, {"name": "r" * 81}, {"name": "r", "prefix": "p" * 81},
-                 {"name": "r", "other": 1}):
+    for body in (
+        {},
+        {"name": "r" * 81},
+        {"name": "r", "prefix": "p" * 81},
+        {"name": "r", "other": 1},
+    ):
         assert alice.post(base, json=body).status_code == 400, body
     assert alice.post(base, json={"name": "r", "created_at": "t"}).status_code == 403
 
@@ -464,18 +522,27 @@ def test_resource_type_prefix(alice: Api) -> None:
     plain = alice.get(base, params={"resource_type": "OS::Cinder::Volume"}).json()
     assert sorted(plain["properties"]) == ["cpu_cores", "cpu_policy"]
 
-    prop = alice.get(f"{base}/properties/hw:cpu_policy",
-                     params={"resource_type": "OS::Nova::Flavor"})
+    prop = alice.get(
+        f"{base}/properties/hw:cpu_policy", params={"resource_type": "OS::Nova::Flavor"}
+    )
     assert prop.status_code == 200, prop.text
     assert prop.json()["name"] == "cpu_policy"
     assert prop.json()["enum"] == ["shared", "dedicated"]
-    unprefixed = alice.get(f"{base}/properties/cpu_policy",
-                           params={"resource_type": "OS::Nova::Flavor"})
+    unprefixed = alice.get(
+        f"{base}/properties/cpu_policy", params={"resource_type": "OS::Nova::Flavor"}
+    )
     assert unprefixed.status_code == 404
     assert "prefix" in unprefixed.text
-    unassociated = alice.get(f"{base}/properties/hw:cpu_policy",
-                             params={"resource_type": "OS::Cinder::Volume"})
+    unassociated = alice.get(
+        f"{base}/properties/hw:cpu_policy", params={"resource_type": "OS::Cinder::Volume"}
+    )
     assert unassociated.status_code == 404
+    # An association without a prefix cannot name a property through it.
+    alice.post(f"{base}/resource_types", json={"name": "OS::Cinder::Volume"})
+    no_prefix = alice.get(
+        f"{base}/properties/cpu_policy", params={"resource_type": "OS::Cinder::Volume"}
+    )
+    assert no_prefix.status_code == 404
     assert alice.get(f"{base}/properties/cpu_policy").status_code == 200
 
 
@@ -497,6 +564,10 @@ def test_single_tags(alice: Api) -> None:
     # Names are exact: case matters on every database.
     assert alice.post(f"{base}/Red").status_code == 201
     assert alice.get(f"{base}/RED").status_code == 404
+    # ...and so do trailing spaces (MariaDB's usual binary collation would ignore them).
+    assert alice.post(f"{base}/red%20").status_code == 201
+    assert alice.get(f"{base}/red%20").json()["name"] == "red "
+    assert alice.delete(f"{base}/red%20").status_code == 204
 
     alice.post(f"{base}/green")
     assert alice.put(f"{base}/red", json={"name": "green"}).status_code == 409
@@ -525,8 +596,15 @@ def test_bulk_tag_create_replaces_existing_tags(alice: Api) -> None:
     # Rocky only replaced when given tags: an empty list changes nothing.
     assert alice.post(base, json={"tags": []}).json() == {"tags": []}
     assert sorted(names(alice.get(base), "tags", "name")) == ["a", "b"]
-    for body in ({}, {"tags": "a"}, {"tags": [{"name": "a", "x": 1}]}, {"tags": [{}]},
-                 {"tags": [{"name": "t" * 81}]}, [{"name": "a"}]):
+    bodies: list[Any] = [
+        {},
+        {"tags": "a"},
+        {"tags": [{"name": "a", "x": 1}]},
+        {"tags": [{}]},
+        {"tags": [{"name": "t" * 81}]},
+        [{"name": "a"}],
+    ]
+    for body in bodies:
         assert alice.post(base, json=body).status_code == 400, body
 
 
@@ -575,18 +653,21 @@ def test_schemas_are_served(api: Api) -> None:
     assert prop["required"] == ["title", "type", "name"]
     props = api.get("/v2/schemas/metadefs/properties").json()
     assert props["properties"]["properties"]["additionalProperties"]["required"] == [
-        "title", "type"
+        "title",
+        "type",
     ]
     assert api.get("/v2/schemas/metadefs/unknown").status_code == 404
     assert api.post("/v2/schemas/metadefs/tag").status_code == 405
 
 
 def test_policy_rules_are_enforced(policy_api: Callable[[dict[str, str]], Api]) -> None:
-    api = policy_api({
-        "add_metadef_namespace": "role:admin",
-        "get_metadef_tags": "!",
-        "list_metadef_resource_types": "!",
-    })
+    api = policy_api(
+        {
+            "add_metadef_namespace": "role:admin",
+            "get_metadef_tags": "!",
+            "list_metadef_resource_types": "!",
+        }
+    )
     member, admin = api.as_("alice"), api.as_("root", roles="admin")
     assert member.post(NS, json={"namespace": "n"}).status_code == 403
     assert admin.post(NS, json={"namespace": "n", "owner": "alice"}).status_code == 201
@@ -605,5 +686,7 @@ def test_http_details(alice: Api) -> None:
     assert alice.get(f"{NS}/ns", content=b"{}").status_code == 400
     assert alice.delete(f"{NS}/ns/tags", content=b"{}").status_code == 400
     assert alice.put(f"{NS}/ns", content=b"[1").status_code == 400
-    for path in ("/objects", "/properties", "/resource_types"):
-        assert alice.post(f"{NS}/ns{path}", content=b"").status_code == 400, path
+    for path in ("", "/ns/objects", "/ns/properties", "/ns/resource_types", "/ns/tags"):
+        assert alice.post(f"{NS}{path}", content=b"").status_code == 400, path
+        assert alice.post(f"{NS}{path}", json=[{"name": "x"}]).status_code == 400, path
+    assert alice.put(f"{NS}/ns", json=["ns"]).status_code == 400

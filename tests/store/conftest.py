@@ -14,6 +14,7 @@ import os
 import re
 import shlex
 import subprocess
+import sys
 import tempfile
 import threading
 import uuid
@@ -162,14 +163,21 @@ def swift_connection(settings: dict[str, str], **overrides: str) -> swiftclient.
 
 def s3_client(settings: dict[str, str]) -> Any:
     """A boto3 client of the test store, for looking at it from the outside."""
-    return boto3.session.Session().client(
-        "s3",
-        endpoint_url=settings["S3_ENDPOINT"],
-        aws_access_key_id=settings["S3_ACCESS_KEY"],
-        aws_secret_access_key=settings["S3_SECRET_KEY"],
-        region_name=settings.get("S3_REGION") or "us-east-1",
-        config=BotoConfig(s3={"addressing_style": "path"}),
-    )
+    key = (settings["S3_ENDPOINT"], settings["S3_ACCESS_KEY"])
+    if key not in _s3_clients:
+        _s3_clients[key] = boto3.session.Session().client(
+            "s3",
+            endpoint_url=settings["S3_ENDPOINT"],
+            aws_access_key_id=settings["S3_ACCESS_KEY"],
+            aws_secret_access_key=settings["S3_SECRET_KEY"],
+            region_name=settings.get("S3_REGION") or "us-east-1",
+            config=BotoConfig(s3={"addressing_style": "path"}),
+        )
+    return _s3_clients[key]
+
+
+# Making a client costs about half a second; they are thread-safe, so one serves all tests.
+_s3_clients: dict[tuple[str, str], Any] = {}
 
 
 def swift_objects(connection: swiftclient.Connection, container: str) -> list[str]:
@@ -331,11 +339,18 @@ class WebServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), handler)
         self.directory = str(directory)
         self.honours_ranges = honours_ranges
-        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+        )
         self._thread.start()
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}/{name}"
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that closes a read early breaks the pipe: that is no error.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
     def stop(self) -> None:
         self.shutdown()

@@ -82,16 +82,16 @@ def check_definition(body: Any) -> None:
             )
 
 
+def _exists(session: Session, name: str) -> bool:
+    query = select(MetadefNamespace.id).where(MetadefNamespace.namespace == name)
+    return session.scalars(query).first() is not None
+
+
 def insert(session: Session, body: dict[str, Any], owner: str | None) -> MetadefNamespace:
     """Store a checked namespace definition with its associations, objects, tags and
     properties (no access checks); 409 if the namespace or any item in it repeats."""
     name = body["namespace"]
-    if (
-        session.scalars(
-            select(MetadefNamespace.id).where(MetadefNamespace.namespace == name)
-        ).first()
-        is not None
-    ):
+    if _exists(session, name):
         raise duplicate(name)
     now = utcnow()
     namespace = MetadefNamespace(
@@ -181,13 +181,7 @@ def update(rt: Runtime, context: RequestContext, name: str, body: Any) -> Namesp
         owner = body.get("owner", namespace.owner)
         if owner != namespace.owner and not context.is_admin:
             raise errors.Forbidden("Owner can't be updated by non admin.")
-        if (
-            new_name != name
-            and session.scalars(
-                select(MetadefNamespace.id).where(MetadefNamespace.namespace == new_name)
-            ).first()
-            is not None
-        ):
+        if new_name != name and _exists(session, new_name):
             raise duplicate(new_name)
         namespace.namespace = new_name
         namespace.display_name = body.get("display_name")

@@ -46,7 +46,8 @@ def _get(session: Session, namespace: MetadefNamespace, name: str) -> MetadefObj
     return row
 
 
-def _fill(row: MetadefObject, definition: dict[str, Any]) -> None:
+def assign(row: MetadefObject, definition: dict[str, Any]) -> None:
+    """Make ``row`` what a schema-valid definition says (a PUT replaces everything)."""
     properties = definition.get("properties") or {}
     required = definition.get("required")
     row.name = definition["name"]
@@ -63,7 +64,7 @@ def add(session: Session, namespace: MetadefNamespace, definition: dict[str, Any
         raise duplicate(definition["name"], namespace.namespace)
     now = utcnow()
     row = MetadefObject(namespace=namespace, created_at=now, updated_at=now)
-    _fill(row, definition)
+    assign(row, definition)
     session.add(row)
     session.flush()
     return row
@@ -112,7 +113,7 @@ def update(
         access.require_modify(context, ns, f"modify objects in namespace {namespace}")
         if body["name"] != name and find(session, ns, body["name"]) is not None:
             raise duplicate(body["name"], namespace)
-        _fill(row, body)
+        assign(row, body)
         row.updated_at = utcnow()
         session.flush()
         record = ObjectRecord.of(row)

@@ -46,6 +46,12 @@ def _get(session: Session, namespace: MetadefNamespace, name: str) -> MetadefPro
     return row
 
 
+def assign(row: MetadefProperty, name: str, definition: dict[str, Any]) -> None:
+    """Make ``row`` the property ``name`` with a schema-valid definition."""
+    row.name = name
+    row.json_schema = json.dumps(schemas.property_definition(definition))
+
+
 def add(
     session: Session, namespace: MetadefNamespace, name: str, definition: dict[str, Any]
 ) -> MetadefProperty:
@@ -53,13 +59,8 @@ def add(
     if find(session, namespace, name) is not None:
         raise duplicate(name, namespace.namespace)
     now = utcnow()
-    row = MetadefProperty(
-        namespace=namespace,
-        name=name,
-        json_schema=json.dumps(schemas.property_definition(definition)),
-        created_at=now,
-        updated_at=now,
-    )
+    row = MetadefProperty(namespace=namespace, created_at=now, updated_at=now)
+    assign(row, name, definition)
     session.add(row)
     session.flush()
     return row
@@ -127,8 +128,7 @@ def update(
         access.require_modify(context, ns, f"modify properties in namespace {namespace}")
         if new_name != name and find(session, ns, new_name) is not None:
             raise duplicate(new_name, namespace)
-        row.name = new_name
-        row.json_schema = json.dumps(schemas.property_definition(body))
+        assign(row, new_name, body)
         row.updated_at = utcnow()
         session.flush()
         record = PropertyRecord.of(row)

@@ -15,11 +15,14 @@ depends_on = None
 
 
 def _name() -> sa.types.TypeEngine[str]:
-    # Byte-for-byte names on MariaDB/MySQL too (their default collation ignores case).
+    # As glimpse.db.models.MetadefName: byte-for-byte names on MariaDB/MySQL too, whose
+    # collations otherwise ignore case (and, for MariaDB's utf8mb4_bin, trailing spaces).
     # 80 utf8mb4 characters (320 bytes) stay well inside every index length limit.
-    return sa.String(80).with_variant(
-        mysql.VARCHAR(80, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"
-    )
+    dialect = op.get_bind().dialect
+    if dialect.name != "mysql":
+        return sa.String(80)
+    collation = "utf8mb4_nopad_bin" if getattr(dialect, "is_mariadb", False) else "utf8mb4_bin"
+    return mysql.VARCHAR(80, charset="utf8mb4", collation=collation)
 
 
 def _timestamps() -> list[sa.Column]:

@@ -1,0 +1,217 @@
+"""What only the http store promises: read-only, Range with a fallback, HTTP's errors.
+
+Each test serves files from a real web server on loopback (``WebServer``).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from glimpse.store import StoreNotFound, StoreUnavailable, StoreUnsupported
+from glimpse.store.errors import StoreAuthError, StoreError
+from glimpse.store.http import HttpStore, options, public_uri
+from tests.store.conftest import RangeRequestHandler, WebServer
+
+DATA = os.urandom(10_000)
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Path:
+    directory = tmp_path / "served"
+    directory.mkdir()
+    (directory / "image").write_bytes(DATA)
+    (directory / "empty").write_bytes(b"")
+    return directory
+
+
+@pytest.fixture
+def server(served: Path) -> Iterator[WebServer]:
+    web = WebServer(served)
+    yield web
+    web.stop()
+
+
+@pytest.fixture
+def store() -> HttpStore:
+    return HttpStore()
+
+
+def read_all(store: HttpStore, uri: str, **kwargs: Any) -> bytes:
+    chunks = list(store.read(uri, **kwargs))
+    assert all(chunks)
+    return b"".join(chunks)
+
+
+def test_is_read_only(store: HttpStore, server: WebServer) -> None:
+    assert store.read_only
+
+    with pytest.raises(StoreUnsupported):
+        store.begin_write("image")
+    with pytest.raises(StoreUnsupported):
+        store.delete(server.url("image"))
+    assert read_all(store, server.url("image")) == DATA
+
+
+def test_reads_stats_and_ranges(store: HttpStore, server: WebServer) -> None:
+    uri = server.url("image")
+
+    assert store.stat(uri) == len(DATA)
+    assert read_all(store, uri, chunk_size=999) == DATA
+    assert read_all(store, uri, offset=1234, length=4321, chunk_size=1000) == DATA[1234:5555]
+    assert read_all(store, uri, offset=9999) == DATA[9999:]
+    assert read_all(store, uri, offset=10_000) == b""
+    assert read_all(store, uri, offset=5, length=0) == b""
+    assert store.stat(server.url("empty")) == 0
+    assert read_all(store, server.url("empty"), offset=0, length=10) == b""
+
+
+@pytest.mark.parametrize(
+    ("offset", "length"), [(0, None), (0, 1), (1, None), (2500, 5000), (9999, 10), (10_000, None)]
+)
+def test_a_server_ignoring_range_still_gives_the_right_bytes(
+    store: HttpStore, served: Path, offset: int, length: int | None
+) -> None:
+    web = WebServer(served, honours_ranges=False)
+    try:
+        got = read_all(store, web.url("image"), offset=offset, length=length, chunk_size=700)
+    finally:
+        web.stop()
+
+    end = None if length is None else offset + length
+    assert got == DATA[offset:end]
+
+
+def test_missing_file_raises_before_iteration(store: HttpStore, server: WebServer) -> None:
+    with pytest.raises(StoreNotFound):
+        store.read(server.url("missing"))
+    with pytest.raises(StoreNotFound):
+        store.read(server.url("missing"), offset=3, length=0)
+    with pytest.raises(StoreNotFound):
+        store.stat(server.url("missing"))
+
+
+def test_closing_a_read_early_releases_it(store: HttpStore, server: WebServer) -> None:
+    chunks = store.read(server.url("image"), chunk_size=1000)
+    assert len(next(chunks)) == 1000
+
+    chunks.close()  # type: ignore[attr-defined]
+
+    assert list(chunks) == []
+    assert read_all(store, server.url("image")) == DATA
+
+
+class StatusHandler(RangeRequestHandler):
+    """``/status/<code>`` answers that code; ``/redirect/<name>`` redirects to ``<name>``;
+    ``/loop`` redirects to itself; HEAD is refused on ``/no-head/<name>``."""
+
+    def do_HEAD(self) -> None:
+        if self.path.startswith("/no-head/"):
+            self.send_response(405)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self._route(send_body=False)
+
+    def do_GET(self) -> None:
+        self._route(send_body=True)
+
+    def _route(self, send_body: bool) -> None:
+        self.server.seen_headers.append(dict(self.headers))  # type: ignore[attr-defined]
+        if self.path.startswith("/status/"):
+            self._reply(int(self.path.rsplit("/", 1)[1]), {}, b"")
+        elif self.path.startswith("/redirect/"):
+            self._reply(302, {"Location": "/" + self.path.rsplit("/", 1)[1]}, b"")
+        elif self.path == "/loop":
+            self._reply(302, {"Location": "/loop"}, b"")
+        else:
+            self.path = "/" + self.path.rsplit("/", 1)[1]
+            self._serve(send_body)
+
+
+@pytest.fixture
+def odd_server(served: Path) -> Iterator[WebServer]:
+    web = WebServer(served, handler=StatusHandler)
+    web.seen_headers = []  # type: ignore[attr-defined]
+    yield web
+    web.stop()
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (404, StoreNotFound),
+        (410, StoreNotFound),
+        (401, StoreAuthError),
+        (403, StoreAuthError),
+        (500, StoreUnavailable),
+        (503, StoreUnavailable),
+        (400, StoreError),
+    ],
+)
+def test_statuses_map_to_store_errors(
+    store: HttpStore, odd_server: WebServer, status: int, error: type[Exception]
+) -> None:
+    with pytest.raises(error):
+        store.read(odd_server.url(f"status/{status}"))
+    with pytest.raises(error):
+        store.stat(odd_server.url(f"status/{status}"))
+
+
+def test_redirects_are_followed_but_not_forever(store: HttpStore, odd_server: WebServer) -> None:
+    assert read_all(store, odd_server.url("redirect/image"), offset=10, length=5) == DATA[10:15]
+    assert store.stat(odd_server.url("redirect/image")) == len(DATA)
+    with pytest.raises(StoreError, match="redirects"):
+        store.read(odd_server.url("loop"))
+
+
+def test_stat_without_head_falls_back_to_get(store: HttpStore, odd_server: WebServer) -> None:
+    assert store.stat(odd_server.url("no-head/image")) == len(DATA)
+
+
+def test_asks_for_the_bytes_as_stored(store: HttpStore, odd_server: WebServer) -> None:
+    read_all(store, odd_server.url("plain/image"))
+
+    assert odd_server.seen_headers[-1]["Accept-Encoding"] == "identity"  # type: ignore[attr-defined]
+
+
+def test_unreachable_server_raises_store_unavailable(store: HttpStore) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    with pytest.raises(StoreUnavailable):
+        store.read(f"http://127.0.0.1:{port}/image")
+    with pytest.raises(StoreUnavailable):
+        store.stat(f"http://127.0.0.1:{port}/image")
+
+
+def test_only_http_locations_are_this_stores(store: HttpStore) -> None:
+    for uri in ["file:///etc/passwd", "swift+http://h/v1/c/o", "ftp://h/image"]:
+        with pytest.raises(StoreNotFound):
+            store.read(uri)
+        with pytest.raises(StoreNotFound):
+            store.stat(uri)
+
+
+def test_public_uri_drops_user_and_password() -> None:
+    assert public_uri("https://user:p%40ss@example.com:8443/a/b?x=1") == (
+        "https://example.com:8443/a/b?x=1"
+    )
+    assert public_uri("http://example.com/image") == "http://example.com/image"
+
+
+def test_options_carry_glances_names_and_help() -> None:
+    opts = options()
+
+    assert {opt.name for opt in opts} == {
+        "https_ca_certificates_file",
+        "https_insecure",
+        "http_proxy_information",
+    }
+    assert all(opt.help for opt in opts)
