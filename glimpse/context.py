@@ -21,6 +21,8 @@ class RequestContext:
     project_domain_id: str | None = None
     domain_id: str | None = None
     system_scope: str | None = None
+    #: Keystone's is_admin_project flag of the token (true unless Keystone names an admin project).
+    is_admin_project: bool = True
     service_roles: list[str] = dataclasses.field(default_factory=list)
     request_id: str = dataclasses.field(default_factory=lambda: "req-" + str(uuid.uuid4()))
 
@@ -42,5 +44,6 @@ class RequestContext:
             "project_domain_id": self.project_domain_id,
             "domain_id": self.domain_id,
             "system_scope": self.system_scope,
+            "is_admin_project": self.is_admin_project,
             "service_roles": list(self.service_roles),
         }

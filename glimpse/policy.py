@@ -1,7 +1,16 @@
-"""Authorisation through oslo.policy, with Glance's rule names and Rocky's shipped defaults.
+"""Authorisation through oslo.policy, with Glance's rule names and two sets of defaults.
 
-An operator's policy file (``[oslo_policy] policy_file``, YAML or JSON) overrides
-any rule. The service layer calls :meth:`Policy.enforce` explicitly; nothing is
+* Rocky's shipped ``policy.json`` (the default): almost everything open to any
+  authenticated caller, ownership enforced by the service layer.
+* Glance 2023.1's project-scoped defaults, with the ``admin``, ``member`` and
+  ``reader`` personas, chosen by ``[oslo_policy] enforce_new_defaults = true``.
+
+Each rule is registered once, with its new default and Rocky's as the
+:class:`~oslo_policy.policy.DeprecatedRule`; oslo.policy then enforces the new
+default alone, or "new or Rocky" (which is Rocky's wherever Rocky's is the looser,
+as it always is here). ``[oslo_policy] enforce_scope`` adds the rules' scope
+types. An operator's policy file (``policy_file``, YAML or JSON) overrides any
+rule. The service layer calls :meth:`Policy.enforce` explicitly; nothing is
 wrapped or proxied.
 """
 
@@ -78,27 +87,153 @@ _ROCKY_DEFAULTS: dict[str, tuple[str, str]] = {
 }
 
 
-def list_rules() -> list[oslo_policy.RuleDefault]:
-    """Every rule with its default, for oslo.policy's sample generator."""
-    return [
-        oslo_policy.RuleDefault(name, check, description=description)
-        for name, (check, description) in _ROCKY_DEFAULTS.items()
-    ]
+# Glance 2023.1's defaults (glance/policies/), where they differ from Rocky's. An admin
+# is an admin in any project, as in Glance; "member" and "reader" are project personas
+# (Keystone's implied roles put "reader" in every member's token).
+_CONTEXT_ADMIN = "rule:context_is_admin"
+_PROJECT_MEMBER = "role:member and project_id:%(project_id)s"
+_PROJECT_READER = "role:reader and project_id:%(project_id)s"
+_IMAGE_MEMBER = "project_id:%(member_id)s"
+_SHARED_WITH_ANYONE = (
+    '"community":%(visibility)s or "public":%(visibility)s or "shared":%(visibility)s'
+)
+_ADMIN_OR_MEMBER = f"{_CONTEXT_ADMIN} or ({_PROJECT_MEMBER})"
+_ADMIN_OR_READER = f"{_CONTEXT_ADMIN} or ({_PROJECT_READER})"
+_GET_IMAGE = (
+    f"{_CONTEXT_ADMIN} or (role:reader and "
+    f"(project_id:%(project_id)s or {_IMAGE_MEMBER} or {_SHARED_WITH_ANYONE}))"
+)
+_DOWNLOAD_IMAGE = (
+    f"{_CONTEXT_ADMIN} or (role:member and "
+    f"(project_id:%(project_id)s or {_IMAGE_MEMBER} or {_SHARED_WITH_ANYONE}))"
+)
+_CREATE_IMAGE = f"{_CONTEXT_ADMIN} or ({_PROJECT_MEMBER} and project_id:%(owner)s)"
+_SHARED_MEMBER = f"{_CONTEXT_ADMIN} or (role:member and {_IMAGE_MEMBER})"
+_READER_OR_SHARED_MEMBER = (
+    f"{_CONTEXT_ADMIN} or (role:reader and (project_id:%(project_id)s or {_IMAGE_MEMBER}))"
+)
+_GET_NAMESPACE = (
+    f'{_CONTEXT_ADMIN} or (role:reader and (project_id:%(project_id)s or "public":%(visibility)s))'
+)
+_METADEF_ADMIN = "rule:metadef_admin"
+
+_NEW_DEFAULTS: dict[str, str] = {
+    "add_image": _CREATE_IMAGE,
+    "delete_image": _ADMIN_OR_MEMBER,
+    "get_image": _GET_IMAGE,
+    "get_images": _ADMIN_OR_READER,
+    "modify_image": _ADMIN_OR_MEMBER,
+    "publicize_image": _CONTEXT_ADMIN,
+    "communitize_image": _ADMIN_OR_MEMBER,
+    "download_image": _DOWNLOAD_IMAGE,
+    "upload_image": _ADMIN_OR_MEMBER,
+    "delete_image_location": _CONTEXT_ADMIN,
+    "get_image_location": _ADMIN_OR_READER,
+    "set_image_location": _ADMIN_OR_MEMBER,
+    "add_member": _ADMIN_OR_MEMBER,
+    "delete_member": _ADMIN_OR_MEMBER,
+    "get_member": _READER_OR_SHARED_MEMBER,
+    "get_members": _READER_OR_SHARED_MEMBER,
+    "modify_member": _SHARED_MEMBER,
+    "manage_image_cache": _CONTEXT_ADMIN,
+    "tasks_api_access": _CONTEXT_ADMIN,
+    "deactivate": _ADMIN_OR_MEMBER,
+    "reactivate": _ADMIN_OR_MEMBER,
+    "get_metadef_namespace": _GET_NAMESPACE,
+    "get_metadef_namespaces": _ADMIN_OR_READER,
+    "get_metadef_object": _GET_NAMESPACE,
+    "get_metadef_objects": _GET_NAMESPACE,
+    "list_metadef_resource_types": _GET_NAMESPACE,
+    "get_metadef_resource_type": _GET_NAMESPACE,
+    "get_metadef_property": _GET_NAMESPACE,
+    "get_metadef_properties": _GET_NAMESPACE,
+    "get_metadef_tag": _GET_NAMESPACE,
+    "get_metadef_tags": _GET_NAMESPACE,
+    "add_metadef_namespace": _METADEF_ADMIN,
+    "modify_metadef_namespace": _METADEF_ADMIN,
+    "delete_metadef_namespace": _METADEF_ADMIN,
+    "add_metadef_object": _METADEF_ADMIN,
+    "modify_metadef_object": _METADEF_ADMIN,
+    "delete_metadef_object": _METADEF_ADMIN,
+    "add_metadef_resource_type_association": _METADEF_ADMIN,
+    "remove_metadef_resource_type_association": _METADEF_ADMIN,
+    "add_metadef_property": _METADEF_ADMIN,
+    "modify_metadef_property": _METADEF_ADMIN,
+    "remove_metadef_property": _METADEF_ADMIN,
+    "add_metadef_tag": _METADEF_ADMIN,
+    "add_metadef_tags": _METADEF_ADMIN,
+    "modify_metadef_tag": _METADEF_ADMIN,
+    "delete_metadef_tag": _METADEF_ADMIN,
+    "delete_metadef_tags": _METADEF_ADMIN,
+}
+
+# Rules only the new defaults refer to; harmless under Rocky's.
+_HELPER_RULES: dict[str, tuple[str, str]] = {
+    "metadef_admin": (_CONTEXT_ADMIN, "Who may change metadata definitions (new defaults)."),
+}
+
+# Rules that apply to a project's resources; with enforce_scope a system- or
+# domain-scoped token is refused by them, as in Glance 2023.1.
+_UNSCOPED = frozenset({"context_is_admin", "default", "metadef_admin"})
+_DEPRECATION = "Glance's project-scoped defaults with the admin, member and reader personas."
+
+
+def _rule(name: str, check: str, description: str, scoped: bool) -> oslo_policy.RuleDefault:
+    new = _NEW_DEFAULTS.get(name, check)
+    deprecated = None
+    if new != check:
+        deprecated = oslo_policy.DeprecatedRule(
+            name, check, deprecated_reason=_DEPRECATION, deprecated_since="Wallaby"
+        )
+    scope_types = ["project"] if scoped and name not in _UNSCOPED else None
+    return oslo_policy.RuleDefault(
+        name, new, description=description, deprecated_rule=deprecated, scope_types=scope_types
+    )
+
+
+def list_rules(scoped: bool = True) -> list[oslo_policy.RuleDefault]:
+    """Every rule with its defaults, for the enforcer and oslo.policy's sample generator.
+
+    ``scoped`` gives the rules their scope types (documented by the generator,
+    enforced only with ``[oslo_policy] enforce_scope``).
+    """
+    rules = {**_ROCKY_DEFAULTS, **_HELPER_RULES}
+    return [_rule(name, check, description, scoped) for name, (check, description) in rules.items()]
+
+
+def get_enforcer() -> oslo_policy.Enforcer:
+    """The enforcer the service would use, for ``oslopolicy-policy-generator`` and friends.
+
+    It reads the configuration files glimpse-api would find by default
+    (``glimpse-api.conf`` in ``~/.glimpse``, ``/etc/glimpse``, ...).
+    """
+    from glimpse import config
+
+    files = cfg.find_config_files(project="glimpse", prog="glimpse-api")
+    return Policy(config.new_conf([], config_files=files)).enforcer
 
 
 class Policy:
     """A thin, explicit wrapper over one oslo.policy enforcer."""
 
     def __init__(self, conf: cfg.ConfigOpts) -> None:
-        self._enforcer = oslo_policy.Enforcer(conf, use_conf=True)
-        self._enforcer.register_defaults(list_rules())
+        # Which defaults apply is the operator's choice, made once; oslo.policy would
+        # otherwise warn about every rule whose default changed.
+        self.enforcer = oslo_policy.Enforcer(conf, use_conf=True)
+        self.enforcer.suppress_default_change_warnings = True
+        self.enforcer.register_defaults(list_rules(scoped=conf.oslo_policy.enforce_scope))
 
     def check(
         self, context: RequestContext, action: str, target: Mapping[str, Any] | None = None
     ) -> bool:
         """Whether ``context`` may perform ``action`` on ``target``."""
         credentials = context.policy_credentials()
-        return bool(self._enforcer.enforce(action, dict(target or {}), credentials, do_raise=False))
+        target = dict(target or {})
+        # Glance's targets name the owning project both ways (the new defaults say
+        # project_id where Rocky's callers only said owner); a check on no resource
+        # in particular (a list, a task) is about the caller's own project.
+        target.setdefault("project_id", target.get("owner", context.project_id))
+        return bool(self.enforcer.enforce(action, target, credentials, do_raise=False))
 
     def enforce(
         self, context: RequestContext, action: str, target: Mapping[str, Any] | None = None

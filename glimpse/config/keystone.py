@@ -15,7 +15,7 @@ from oslo_config import cfg
 
 GROUP = "keystone_authtoken"
 
-_validation = [
+_validation: list[cfg.Opt] = [
     cfg.StrOpt(
         "www_authenticate_uri",
         deprecated_opts=[cfg.DeprecatedOpt("auth_uri", group=GROUP)],
@@ -73,7 +73,7 @@ _validation = [
     cfg.StrOpt("keyfile", help="PEM private key of certfile."),
 ]
 
-_service_credentials = [
+_service_credentials: list[cfg.Opt] = [
     cfg.StrOpt(
         "auth_type",
         deprecated_opts=[cfg.DeprecatedOpt("auth_plugin", group=GROUP)],
@@ -99,11 +99,11 @@ _service_credentials = [
     cfg.StrOpt("project_id", help="ID of the project this service's token is scoped to."),
     cfg.StrOpt("project_domain_name", help="Name of the domain of project_name."),
     cfg.StrOpt("project_domain_id", help="ID of the domain of project_name."),
-    cfg.StrOpt("domain_name", help="Domain this service's token is scoped to, instead of a project."),
-    cfg.StrOpt("domain_id", help="ID of the domain this service's token is scoped to."),
     cfg.StrOpt(
-        "system_scope", help="'all' to scope this service's token to the system instead."
+        "domain_name", help="Domain this service's token is scoped to, instead of a project."
     ),
+    cfg.StrOpt("domain_id", help="ID of the domain this service's token is scoped to."),
+    cfg.StrOpt("system_scope", help="'all' to scope this service's token to the system instead."),
     cfg.StrOpt("trust_id", help="Trust this service's token is scoped to, if any."),
     cfg.StrOpt(
         "default_domain_id",

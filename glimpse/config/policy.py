@@ -17,7 +17,7 @@ from oslo_policy import opts as policy_opts
 
 GROUP = "oslo_policy"
 
-_opts = [
+_opts: list[cfg.Opt] = [
     cfg.BoolOpt(
         "enforce_scope",
         default=False,

@@ -37,6 +37,33 @@ class SoftDelete:
     deleted: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
 
 
+class ExactString(TypeDecorator[str]):
+    """A string compared byte for byte on every database.
+
+    MariaDB/MySQL's default collations ignore case (and pad trailing spaces), so
+    tags ``gold`` and ``Gold`` would collide in a unique key there only.
+    """
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, length: int) -> None:
+        super().__init__(length)
+        self.length = length
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[str]:
+        if dialect.name != "mysql":
+            return dialect.type_descriptor(String(self.length))
+        return dialect.type_descriptor(
+            mysql.VARCHAR(self.length, charset="utf8mb4", collation=exact_collation(dialect))
+        )
+
+
+def exact_collation(dialect: Dialect) -> str:
+    """The binary collation of this MariaDB/MySQL server (MariaDB's without padding)."""
+    return "utf8mb4_nopad_bin" if getattr(dialect, "is_mariadb", False) else "utf8mb4_bin"
+
+
 class Image(SoftDelete, Base):
     __tablename__ = "images"
     __table_args__ = (
@@ -92,7 +119,7 @@ class ImageProperty(SoftDelete, Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     image_id: Mapped[str] = mapped_column(ForeignKey("images.id"), nullable=False)
-    name: Mapped[str] = mapped_column(String(255), nullable=False)
+    name: Mapped[str] = mapped_column(ExactString(255), nullable=False)
     value: Mapped[str | None] = mapped_column(Text)
     image: Mapped[Image] = relationship(back_populates="properties")
 
@@ -106,7 +133,7 @@ class ImageTag(SoftDelete, Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     image_id: Mapped[str] = mapped_column(ForeignKey("images.id"), nullable=False)
-    value: Mapped[str] = mapped_column(String(255), nullable=False)
+    value: Mapped[str] = mapped_column(ExactString(255), nullable=False)
     image: Mapped[Image] = relationship(back_populates="tags")
 
 
@@ -132,7 +159,7 @@ class ImageMember(SoftDelete, Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     image_id: Mapped[str] = mapped_column(ForeignKey("images.id"), nullable=False)
-    member: Mapped[str] = mapped_column(String(255), nullable=False)
+    member: Mapped[str] = mapped_column(ExactString(255), nullable=False)
     can_share: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     status: Mapped[str] = mapped_column(String(20), nullable=False, default="pending")
     image: Mapped[Image] = relationship(back_populates="members")

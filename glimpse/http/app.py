@@ -167,6 +167,7 @@ class Gateway:
     def __init__(self, app: ASGIApp, rt: Runtime) -> None:
         self.app = app
         self.rt = rt
+        self.identify = identity.for_flavor(rt.conf, rt.policy)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -213,9 +214,11 @@ class Gateway:
         scope = dict(scope)
         scope["path"] = routed
         scope["raw_path"] = routed.encode("utf-8", "surrogateescape")
-        scope["glimpse.context"] = identity.from_headers(
-            self.rt.conf, self.rt.policy, headers, request_id
-        )
+        try:
+            scope["glimpse.context"] = await self.identify(headers, request_id)
+        except errors.GlimpseError as error:  # 401 without valid credentials, 503 from Keystone
+            await error_render.render(request, error)(scope, receive, send_with_id)
+            return
         await self.app(scope, receive, send_with_id)
 
     def _request_id(self, sent: str | None) -> str | None:

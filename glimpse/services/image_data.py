@@ -485,11 +485,12 @@ def open_download(
     for location in locations:
         try:
             driver = rt.stores.for_location(location.url, location.metadata)
-            if record.size is None or driver.local_path(location.url) is not None:
+            total = record.size
+            if total is None or driver.local_path(location.url) is not None:
                 # A local file is served by path once the headers are out, so its
                 # presence is checked now, while the status can still say so.
-                stat_size = driver.stat(location.url)
-            total = record.size if record.size is not None else stat_size
+                stored_size = driver.stat(location.url)
+                total = stored_size if total is None else total
         except StoreError as exc:
             last_error = exc
             continue

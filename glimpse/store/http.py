@@ -89,6 +89,8 @@ class HttpStore(StoreDriver):
     """
 
     scheme = "http"
+    #: Every scheme of the locations this driver reads.
+    schemes = ("http", "https")
     read_only = True
 
     def __init__(

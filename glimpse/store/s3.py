@@ -261,6 +261,8 @@ class S3Store(StoreDriver):
     """
 
     read_only = False
+    #: Every scheme of the locations this driver reads (``scheme`` is the one it writes).
+    schemes = tuple(_SCHEMES)
 
     def __init__(
         self,

@@ -297,6 +297,8 @@ class SwiftStore(StoreDriver):
     """
 
     read_only = False
+    #: Every scheme of the locations this driver reads (``scheme`` is the one it writes).
+    schemes = _SCHEMES
 
     def __init__(
         self,

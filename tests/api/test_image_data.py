@@ -427,7 +427,9 @@ def test_deactivated_image_downloads_for_admin_only(api: Api) -> None:
     refused = alice.get(f"/v2/images/{image_id}/file")
     assert refused.status_code == 403
     assert "deactivated" in refused.text
-    assert alice.get(f"/v2/images/{image_id}/file", headers={"Range": "bytes=0-1"}).status_code == 403
+    assert (
+        alice.get(f"/v2/images/{image_id}/file", headers={"Range": "bytes=0-1"}).status_code == 403
+    )
     admin = api.get(f"/v2/images/{image_id}/file")
     assert admin.status_code == 200 and admin.content == DATA
     assert api.post(f"/v2/images/{image_id}/actions/reactivate").status_code == 204
@@ -470,8 +472,15 @@ def interrupted_write(rt: Runtime, image_id: str, pid: int, node: str, age: int 
     with rt.db.transaction() as session:
         session.get_one(Image, image_id).status = "saving"
         session.add(
-            ImageUpload(image_id=image_id, kind="upload", node=node, pid=pid,
-                        store_id="file", started_at=beat, heartbeat_at=beat)
+            ImageUpload(
+                image_id=image_id,
+                kind="upload",
+                node=node,
+                pid=pid,
+                store_id="file",
+                started_at=beat,
+                heartbeat_at=beat,
+            )
         )
     folder = Path(config.filesystem_datadir(rt.conf))
     folder.mkdir(parents=True, exist_ok=True)

@@ -687,11 +687,10 @@ def test_walking_pages_returns_every_image_once_in_order(
 ) -> None:
     for direction in ("asc", "desc"):
         expected = expected_order(varied, key, direction)
-        for limit in ("1", "3"):
-            classic = [("sort_key", key), ("sort_dir", direction), ("limit", limit)]
-            assert walk(svc, classic) == expected, (direction, limit)
-            new = [("sort", f"{key}:{direction}"), ("limit", limit)]
-            assert walk(svc, new) == expected, (direction, limit)
+        classic = [("sort_key", key), ("sort_dir", direction), ("limit", "1")]
+        assert walk(svc, classic) == expected, direction
+        new = [("sort", f"{key}:{direction}"), ("limit", "3")]
+        assert walk(svc, new) == expected, direction
 
 
 def test_walking_pages_with_several_keys(svc: Service, varied: list[dict[str, Any]]) -> None:

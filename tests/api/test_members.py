@@ -220,13 +220,6 @@ def test_member_ids_are_free_strings(alice: Api, shared: dict[str, Any]) -> None
 def test_member_ids_are_case_sensitive(
     alice: Api, shared: dict[str, Any], request: pytest.FixtureRequest
 ) -> None:
-    if request.getfixturevalue("database_url").startswith("mysql"):
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="image_members.member uses MariaDB's default case-insensitive collation",
-            )
-        )
     add_member(alice, shared["id"], "Bob")
     add_member(alice, shared["id"], "bob")
     assert member_ids(alice, shared["id"]) == ["Bob", "bob"]

@@ -945,14 +945,6 @@ def test_every_operation_is_checked_before_any_is_applied(api: Api, image: dict[
 def test_names_and_tags_differing_in_case_are_distinct(
     api: Api, image: dict[str, Any], request: pytest.FixtureRequest
 ) -> None:
-    if request.getfixturevalue("database_url").startswith("mysql"):
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="image_properties.name and image_tags.value use MariaDB's default "
-                "case-insensitive collation",
-            )
-        )
     path = f"/v2/images/{image['id']}"
     response = api.patch(path, [op("add", "/FOO", "upper"), op("replace", "/tags", ["a", "A"])])
     assert response.status_code == 200

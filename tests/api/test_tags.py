@@ -86,13 +86,6 @@ def test_four_byte_characters_are_400(api: Api) -> None:
 
 
 def test_tags_are_case_sensitive(api: Api, request: pytest.FixtureRequest) -> None:
-    if on_mysql(request):
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="image_tags.value uses MariaDB's default case-insensitive collation",
-            )
-        )
     image = api.create_image(name="t", tags=["Gold"])
     assert api.put(tag_path(image["id"], "gold")).status_code == 204
     assert tags_of(api, image["id"]) == ["Gold", "gold"]

@@ -59,8 +59,7 @@ class Client:
         self.server = server
         headers = {}
         if project is not None:
-            headers = {"X-Project-Id": project, "X-User-Id": f"user-of-{project}",
-                       "X-Roles": roles}
+            headers = {"X-Project-Id": project, "X-User-Id": f"user-of-{project}", "X-Roles": roles}
         self.headers = headers
         self.http = httpx.Client(
             base_url=server.url, headers=headers, timeout=60.0, trust_env=False
@@ -113,9 +112,7 @@ def start_server(
 
 
 @pytest.fixture(scope="module")
-def running_server(
-    database_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server]:
+def running_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One default server per module and database backend."""
     with running(database_url, tmp_path_factory.mktemp("server")) as server:
         yield server

@@ -43,8 +43,18 @@ def glance(server: Server, tmp_path: Path) -> Glance:
 
     def run(*args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
         # A closed stdin: glanceclient reads image data from any stdin that is not a tty.
-        command = ["sh", "-c", 'exec "$@" <&-', "glance", GLANCE, "--os-image-url", server.url,
-                   "--os-auth-token", ALICE, *args]
+        command = [
+            "sh",
+            "-c",
+            'exec "$@" <&-',
+            "glance",
+            GLANCE,
+            "--os-image-url",
+            server.url,
+            "--os-auth-token",
+            ALICE,
+            *args,
+        ]
         done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
         assert done.returncode == expect, done
         return done
@@ -53,8 +63,9 @@ def glance(server: Server, tmp_path: Path) -> Glance:
 
 
 def properties(done: subprocess.CompletedProcess[str]) -> dict[str, str]:
-    rows = [line.strip()[1:-1].split("|") for line in done.stdout.splitlines()
-            if line.startswith("|")]
+    rows = [
+        line.strip()[1:-1].split("|") for line in done.stdout.splitlines() if line.startswith("|")
+    ]
     return {key.strip(): value.strip() for key, value in rows[1:]}
 
 
@@ -63,10 +74,19 @@ def test_glance_create_upload_download_round_trip(
 ) -> None:
     source = tmp_path / "disk.raw"
     source.write_bytes(DATA)
-    created = properties(glance(
-        "image-create", "--name", "with-data", "--file", str(source),
-        "--disk-format", "raw", "--container-format", "bare",
-    ))
+    created = properties(
+        glance(
+            "image-create",
+            "--name",
+            "with-data",
+            "--file",
+            str(source),
+            "--disk-format",
+            "raw",
+            "--container-format",
+            "bare",
+        )
+    )
     assert created["status"] == "active"
     assert created["size"] == str(len(DATA))
     assert created["checksum"] == hashlib.md5(DATA).hexdigest()
@@ -107,8 +127,12 @@ def conn(server: Server) -> Iterator[Connection]:
 
 def test_openstacksdk_create_upload_download_round_trip(conn: Connection) -> None:
     image = conn.image.create_image(
-        "sdk", data=DATA, disk_format="raw", container_format="bare",
-        allow_duplicates=True, validate_checksum=True,
+        "sdk",
+        data=DATA,
+        disk_format="raw",
+        container_format="bare",
+        allow_duplicates=True,
+        validate_checksum=True,
     )
     image = conn.image.get_image(image.id)
     assert image.status == "active" and image.size == len(DATA)

@@ -35,7 +35,9 @@ def reload_with(server: Server, algorithm: str) -> None:
     path.write_text("\n".join(lines) + "\n")
     mark = len(server.log())
     server.process.send_signal(signal.SIGHUP)
-    wait_for(lambda: algorithm in server.log()[mark:], f"the server to log the reload of {algorithm}")
+    wait_for(
+        lambda: algorithm in server.log()[mark:], f"the server to log the reload of {algorithm}"
+    )
 
 
 def test_sighup_changes_the_algorithm_without_a_restart(start_server: StartServer) -> None:

@@ -41,8 +41,11 @@ def test_256_mib_round_trip_in_bounded_memory(start_server: StartServer) -> None
     url = urllib.parse.urlsplit(server.url)
     # Warm up: a small round trip loads every module and thread the big one uses.
     warm = client.create_image()
-    client.http.put(f"/v2/images/{warm}/file", content=b"w" * MiB,
-                    headers={"Content-Type": "application/octet-stream"})
+    client.http.put(
+        f"/v2/images/{warm}/file",
+        content=b"w" * MiB,
+        headers={"Content-Type": "application/octet-stream"},
+    )
     assert client.http.get(f"/v2/images/{warm}/file").content == b"w" * MiB
     before = peak_rss(server.process.pid)
 

@@ -122,30 +122,36 @@ def test_client_hanging_up_mid_upload_keeps_nothing(admin: Client, server: Serve
     assert temporaries(server) == []
 
 
+def race(server: Server, image_id: str, bodies: list[bytes]) -> list[Answer]:
+    """Send ``bodies`` to ``image_id`` at the same time, slowly; return both answers."""
+    answers: list[Answer | None] = [None] * len(bodies)
+    start = threading.Barrier(len(bodies))
+
+    def send(index: int) -> None:
+        start.wait()
+        upload = Upload(server.url, image_id, content_length=len(bodies[index]))
+        pieces = split(bodies[index], itertools.repeat(256 << 10))
+        early = upload.send_until_answered(pieces)
+        answers[index] = early if early is not None else upload.answer()
+        upload.close()
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(bodies))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert all(answer is not None for answer in answers), answers
+    return [answer for answer in answers if answer is not None]
+
+
 def test_two_racing_uploads_exactly_one_wins(admin: Client, server: Server) -> None:
     for round_ in range(3):
         image_id = admin.create_image()
         bodies = [pattern(2 * MiB, seed=1), pattern(2 * MiB, seed=2)]
-        answers: list[Answer | None] = [None, None]
-        start = threading.Barrier(2)
-
-        def race(index: int, image_id: str = image_id) -> None:
-            start.wait()
-            upload = Upload(server.url, image_id, content_length=len(bodies[index]))
-            early = upload.send_until_answered(split(bodies[index], itertools.repeat(256 << 10)))
-            answers[index] = early if early is not None else upload.answer()
-            upload.close()
-
-        threads = [threading.Thread(target=race, args=(i,)) for i in (0, 1)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(60)
-        statuses = sorted(answer.status for answer in answers if answer is not None)
-        assert statuses == [204, 409], (round_, answers)
-        winner = next(i for i, answer in enumerate(answers) if answer and answer.status == 204)
-        loser = answers[1 - winner]
-        assert loser is not None and b"saving" in loser.body
+        answers = race(server, image_id, bodies)
+        assert sorted(answer.status for answer in answers) == [204, 409], (round_, answers)
+        winner = next(i for i, answer in enumerate(answers) if answer.status == 204)
+        assert b"saving" in answers[1 - winner].body
         assert_active_with(admin, server, image_id, bodies[winner])
         for name in stored(server):
             (server.log_path.parent / "data" / "images" / name).unlink()
@@ -164,9 +170,7 @@ def test_upload_while_another_is_saving_is_409(admin: Client, server: Server) ->
     assert admin.image(image_id)["size"] == 2 * MiB
 
 
-def test_image_deleted_during_upload_is_410_and_data_removed(
-    admin: Client, server: Server
-) -> None:
+def test_image_deleted_during_upload_is_410_and_data_removed(admin: Client, server: Server) -> None:
     image_id = admin.create_image()
     upload = Upload(server.url, image_id)
     upload.send(pattern(2 * MiB))

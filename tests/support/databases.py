@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import uuid
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.pool import NullPool
 from sqlalchemy.engine import make_url
 
 from glimpse.db import migrate
@@ -60,10 +61,19 @@ def drop_database(url: str) -> None:
     admin.dispose()
 
 
+_ENGINES: dict[str, Engine] = {}
+
+
 def empty_tables(url: str) -> None:
     """Remove every row, children first, so each test starts from an empty database."""
-    db = Database(url)
-    with db.engine.begin() as conn:
-        for table in reversed(Base.metadata.sorted_tables):
-            conn.execute(table.delete())
-    db.dispose()
+    engine = _ENGINES.get(url)
+    if engine is None:
+        engine = _ENGINES[url] = create_engine(url, poolclass=NullPool)
+    tables = list(reversed(Base.metadata.sorted_tables))
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            names = ", ".join(table.name for table in tables)
+            conn.execute(text(f"TRUNCATE {names}"))
+        else:
+            for table in tables:
+                conn.execute(table.delete())
