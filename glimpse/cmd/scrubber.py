@@ -53,7 +53,9 @@ _CLI_OPTS = [
 
 def pid_file(conf: cfg.ConfigOpts) -> str:
     """``scrubber_pid_file``, or ``glimpse-scrubber.pid`` in the data folder."""
-    return str(conf.scrubber_pid_file or os.path.join(config.data_dir(conf), "glimpse-scrubber.pid"))
+    return str(
+        conf.scrubber_pid_file or os.path.join(config.data_dir(conf), "glimpse-scrubber.pid")
+    )
 
 
 def running_daemon(path: str) -> int | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from oslo_config import cfg
 
-_opts = [
+_opts: list[cfg.Opt] = [
     cfg.StrOpt(
         "scrubber_pid_file",
         help="File the glimpse-scrubber daemon writes its process id to while it runs. "

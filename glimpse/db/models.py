@@ -214,27 +214,8 @@ class ImageUpload(Base):
 
 
 # Metadata definitions (the metadef catalog). Unlike images these rows are hard-deleted, as in
-# Glance.
-class MetadefName(TypeDecorator[str]):
-    """A metadef name: at most 80 characters, compared byte for byte on every database.
-
-    MariaDB/MySQL collations would otherwise ignore case (and MariaDB's ``utf8mb4_bin``
-    trailing spaces), so names would collide there only. 80 utf8mb4 characters (320 bytes)
-    stay well inside every index length limit.
-    """
-
-    impl = String
-    cache_ok = True
-
-    def __init__(self) -> None:
-        super().__init__(80)
-
-    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[str]:
-        if dialect.name != "mysql":
-            return dialect.type_descriptor(String(80))
-        mariadb = getattr(dialect, "is_mariadb", False)
-        collation = "utf8mb4_nopad_bin" if mariadb else "utf8mb4_bin"
-        return dialect.type_descriptor(mysql.VARCHAR(80, charset="utf8mb4", collation=collation))
+# Glance. Names are exact strings of at most 80 characters (320 bytes in utf8mb4, well inside
+# every index length limit).
 
 
 class MetadefTimestamps:
@@ -250,7 +231,7 @@ class MetadefNamespace(MetadefTimestamps, Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    namespace: Mapped[str] = mapped_column(MetadefName(), nullable=False)
+    namespace: Mapped[str] = mapped_column(ExactString(80), nullable=False)
     display_name: Mapped[str | None] = mapped_column(String(80))
     description: Mapped[str | None] = mapped_column(Text)
     visibility: Mapped[str] = mapped_column(String(32), nullable=False, default="private")
@@ -287,7 +268,7 @@ class MetadefObject(MetadefTimestamps, Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     namespace_id: Mapped[int] = mapped_column(ForeignKey("metadef_namespaces.id"), nullable=False)
-    name: Mapped[str] = mapped_column(MetadefName(), nullable=False)
+    name: Mapped[str] = mapped_column(ExactString(80), nullable=False)
     description: Mapped[str | None] = mapped_column(Text)
     #: JSON list of required property names.
     required: Mapped[str | None] = mapped_column(Text)
@@ -305,7 +286,7 @@ class MetadefProperty(MetadefTimestamps, Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     namespace_id: Mapped[int] = mapped_column(ForeignKey("metadef_namespaces.id"), nullable=False)
-    name: Mapped[str] = mapped_column(MetadefName(), nullable=False)
+    name: Mapped[str] = mapped_column(ExactString(80), nullable=False)
     #: JSON object: the property definition (type, title, enum, ...), without its name.
     json_schema: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
     namespace: Mapped[MetadefNamespace] = relationship(back_populates="properties")
@@ -320,7 +301,7 @@ class MetadefTag(MetadefTimestamps, Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     namespace_id: Mapped[int] = mapped_column(ForeignKey("metadef_namespaces.id"), nullable=False)
-    name: Mapped[str] = mapped_column(MetadefName(), nullable=False)
+    name: Mapped[str] = mapped_column(ExactString(80), nullable=False)
     namespace: Mapped[MetadefNamespace] = relationship(back_populates="tags")
 
 
@@ -329,7 +310,7 @@ class MetadefResourceType(MetadefTimestamps, Base):
     __table_args__ = (UniqueConstraint("name", name="uq_metadef_resource_types_name"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    name: Mapped[str] = mapped_column(MetadefName(), nullable=False)
+    name: Mapped[str] = mapped_column(ExactString(80), nullable=False)
     protected: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
 
 

@@ -35,7 +35,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from glimpse import errors
-from glimpse.db.models import Image, ImageLocation, utcnow
+from glimpse.db.models import (
+    Image,
+    ImageLocation,
+    ImageMember,
+    ImageProperty,
+    ImageTag,
+    utcnow,
+)
 from glimpse.runtime import Runtime
 from glimpse.store.errors import StoreError, StoreNotFound, StoreUnsupported
 
@@ -147,7 +154,9 @@ def run_pass(
         try:
             return scrub_image(rt, image_id, limit)
         except SQLAlchemyError:
-            LOG.exception("Image %s: database error while scrubbing; it stays pending_delete", image_id)
+            LOG.exception(
+                "Image %s: database error while scrubbing; it stays pending_delete", image_id
+            )
             return Outcome.DB_ERROR
 
     workers = min(int(rt.conf.scrub_pool_size), len(image_ids))
@@ -206,7 +215,12 @@ def restore(rt: Runtime, image_id: str) -> None:
             raise errors.Conflict(f"cannot restore the image from {image.status} to active")
         deleted_at = image.deleted_at
         now = utcnow()
-        for child in (*image.properties, *image.tags, *image.members):
+        children: list[ImageProperty | ImageTag | ImageMember] = [
+            *image.properties,
+            *image.tags,
+            *image.members,
+        ]
+        for child in children:
             if child.deleted and child.deleted_at == deleted_at:
                 child.deleted = False
                 child.deleted_at = None

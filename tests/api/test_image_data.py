@@ -110,11 +110,10 @@ def test_empty_upload_gives_an_active_zero_byte_image(api: Api) -> None:
     assert download.content == b"" and download.headers["content-length"] == "0"
 
 
-def test_qcow2_upload_leaves_virtual_size_unknown(api: Api) -> None:
+def test_data_not_in_the_declared_format_is_400_and_keeps_nothing(api: Api, tmp_path: Path) -> None:
     image_id = new_image(api, disk_format="qcow2")
-    assert put(api, image_id, DATA).status_code == 204
-    image = api.get(f"/v2/images/{image_id}").json()
-    assert image["size"] == len(DATA) and image["virtual_size"] is None
+    assert put(api, image_id, DATA).status_code == 400
+    assert_queued_without_data(api, image_id, tmp_path)
 
 
 def test_second_upload_is_409_and_keeps_the_first(api: Api, tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ depends_on = None
 
 
 def _name() -> sa.types.TypeEngine[str]:
-    # As glimpse.db.models.MetadefName: byte-for-byte names on MariaDB/MySQL too, whose
+    # As glimpse.db.models.ExactString: byte-for-byte names on MariaDB/MySQL too, whose
     # collations otherwise ignore case (and, for MariaDB's utf8mb4_bin, trailing spaces).
     # 80 utf8mb4 characters (320 bytes) stay well inside every index length limit.
     dialect = op.get_bind().dialect
