@@ -8,8 +8,10 @@ from oslo_config import cfg
 
 from glimpse import config
 from glimpse.db.engine import Database
+from glimpse.notifications import Notifier
 from glimpse.policy import Policy
 from glimpse.schemas.image import ImageSchema
+from glimpse.services.property_protection import PropertyProtection
 from glimpse.store.registry import Stores
 
 
@@ -22,9 +24,15 @@ class Runtime:
     policy: Policy
     image_schema: ImageSchema
     stores: Stores
+    property_protection: PropertyProtection
+    notifier: Notifier
 
     @classmethod
     def build(cls, conf: cfg.ConfigOpts) -> Runtime:
+        policy = Policy(conf)
+        # Before anything holds resources: both refuse a bad configuration.
+        property_protection = PropertyProtection.from_conf(conf, policy)
+        notifier = Notifier.from_conf(conf)
         db = Database(
             config.database_url(conf),
             pool_size=conf.database.max_pool_size,
@@ -34,10 +42,13 @@ class Runtime:
         return cls(
             conf=conf,
             db=db,
-            policy=Policy(conf),
+            policy=policy,
             image_schema=ImageSchema(conf),
             stores=Stores.from_conf(conf),
+            property_protection=property_protection,
+            notifier=notifier,
         )
 
     def close(self) -> None:
+        self.notifier.close()
         self.db.dispose()

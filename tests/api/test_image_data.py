@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from starlette.testclient import TestClient
 
 from glimpse import config
 from glimpse.db.models import Image, ImageUpload, utcnow
+from glimpse.http.app import ASGIApp, create_app
 from glimpse.runtime import Runtime
 from glimpse.services import image_data
 from tests.support.client import Api
@@ -342,6 +344,53 @@ def test_download_returns_the_data_with_length_and_md5(api: Api) -> None:
     assert response.headers["content-length"] == str(len(DATA))
     assert response.headers["content-md5"] == hashlib.md5(DATA).hexdigest()
     assert "content-range" not in response.headers
+
+
+class PathsendServer:
+    """An ASGI app behind a server offering ``http.response.pathsend`` (as granian does).
+
+    Records the paths the app asks to send, and sends their bytes.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.sent: list[str] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            extensions = {**scope.get("extensions", {}), "http.response.pathsend": {}}
+            scope = {**scope, "extensions": extensions}
+
+        async def send_file(message: Any) -> None:
+            if message["type"] == "http.response.pathsend":
+                self.sent.append(message["path"])
+                body = Path(message["path"]).read_bytes()
+                message = {"type": "http.response.body", "body": body}
+            await send(message)
+
+        await self.app(scope, receive, send_file)
+
+
+def test_download_is_sent_by_path_where_the_server_can(
+    make_runtime: Callable[..., Runtime], tmp_path: Path
+) -> None:
+    app = PathsendServer(create_app(make_runtime()))
+    with TestClient(app) as client:
+        api = Api(client)
+        image_id = uploaded(api)
+        response = api.get(f"/v2/images/{image_id}/file")
+        assert response.status_code == 200 and response.content == DATA
+        assert response.headers["content-length"] == str(len(DATA))
+        assert response.headers["content-md5"] == hashlib.md5(DATA).hexdigest()
+        assert response.headers["content-type"] == "application/octet-stream"
+        assert app.sent == [str(store_dir(tmp_path) / image_id)]
+        # Ranges are still read and cut by us.
+        ranged = api.get(f"/v2/images/{image_id}/file", headers={"Range": "bytes=1-2"})
+        assert ranged.status_code == 206 and ranged.content == DATA[1:3]
+        assert len(app.sent) == 1
+        # A file gone from the store is found missing before the headers go out.
+        (store_dir(tmp_path) / image_id).unlink()
+        assert api.get(f"/v2/images/{image_id}/file").status_code == 204
 
 
 def test_download_without_data_is_204(api: Api) -> None:
