@@ -24,8 +24,10 @@ from glimpse import config
 from glimpse.data.pipeline import validate_hash_algorithm
 from glimpse.db import migrate
 from glimpse.http.app import ASGIApp, create_app
+from glimpse.notifications import NotificationConfigError
 from glimpse.runtime import Runtime
 from glimpse.services import image_data
+from glimpse.services.property_protection import PropertyProtectionConfigError
 from glimpse.services.quotas import parse_storage_quota
 
 LOG = logging.getLogger("glimpse.api")
@@ -58,7 +60,10 @@ def prepare(conf: cfg.ConfigOpts) -> Runtime:
         parse_storage_quota(conf.user_storage_quota)
     except ValueError as exc:
         sys.exit(f"ERROR: {exc}")
-    rt = Runtime.build(conf)
+    try:
+        rt = Runtime.build(conf)
+    except (PropertyProtectionConfigError, NotificationConfigError) as exc:
+        sys.exit(f"ERROR: {exc}")
     if not migrate.is_current(rt.db.engine):
         if rt.db.backend == "sqlite":
             # The embedded default keeps its own schema current; shared databases are

@@ -18,7 +18,9 @@ from starlette.concurrency import run_in_threadpool
 from glimpse import config
 from glimpse.db import migrate
 from glimpse.imports import queue, runner
+from glimpse.notifications import NotificationConfigError
 from glimpse.runtime import Runtime
+from glimpse.services.property_protection import PropertyProtectionConfigError
 
 LOG = logging.getLogger("glimpse.worker")
 
@@ -58,7 +60,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     conf = config.new_conf(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    rt = Runtime.build(conf)
+    try:
+        rt = Runtime.build(conf)
+    except (PropertyProtectionConfigError, NotificationConfigError) as exc:
+        sys.exit(f"ERROR: {exc}")
     if not migrate.is_current(rt.db.engine):
         sys.exit("ERROR: the database schema is not current; run 'glimpse-manage db sync'.")
 

@@ -18,7 +18,7 @@ def timestamp(value: datetime.datetime | None) -> str | None:
 
 def image(rt: Runtime, context: RequestContext, img: ImageRecord) -> dict[str, Any]:
     """The image as the API shows it to ``context``."""
-    body: dict[str, Any] = dict(img.properties)
+    body: dict[str, Any] = rt.property_protection.readable(context, img.properties)
     body.update(
         {
             "id": img.id,

@@ -6,7 +6,7 @@ import dataclasses
 import datetime
 import re
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from oslo_utils import timeutils
@@ -60,7 +60,9 @@ def list_images(
     # MySQL/MariaDB's default collations ignore case and trailing spaces; filters
     # and ownership must still match byte for byte there.
     strict = rt.db.backend == "mysql"
-    conditions = _filters(params, strict)
+    conditions = _filters(
+        params, strict, lambda name: rt.property_protection.allows(context, name, "read")
+    )
     with rt.db.transaction() as session:
         conditions.extend(_visibility(context, params, strict))
         query = select(Image).where(*conditions)
@@ -284,7 +286,9 @@ def _int_param(key: str, value: str) -> int:
     return number
 
 
-def _filters(params: Sequence[tuple[str, str]], strict: bool) -> list[ColumnElement[bool]]:
+def _filters(
+    params: Sequence[tuple[str, str]], strict: bool, readable: Callable[[str], bool]
+) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = [
         Image.deleted.is_(False),
         Image.status.not_in(_HIDDEN_STATUSES),
@@ -328,6 +332,9 @@ def _filters(params: Sequence[tuple[str, str]], strict: bool) -> list[ColumnElem
             conditions.append(getattr(Image, key) == _int_param(key, value))
         elif key in _EXACT_COLUMNS:
             conditions.append(_equals(getattr(Image, key), value, strict))
+        elif not readable(key):
+            # A property the caller may not read must not be found by its value either.
+            conditions.append(false())
         else:
             conditions.append(
                 select(ImageProperty.id)

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from glimpse import errors
 from glimpse.context import RequestContext
 from glimpse.db.models import Image, ImageProperty, ImageTag, utcnow
+from glimpse.notifications import payloads
 from glimpse.runtime import Runtime
 from glimpse.schemas.image import READ_ONLY, RESERVED
 from glimpse.services import access, image_data
@@ -58,6 +59,8 @@ def create(rt: Runtime, context: RequestContext, body: Any) -> ImageRecord:
 
     extra = {k: v for k, v in body.items() if k not in _BASE_COLUMNS and k not in ("id", "tags")}
     tags = _unique(body.get("tags") or [])
+    for name in extra:
+        rt.property_protection.require(context, name, "create")
     _check_quotas(rt, len(extra), len(tags))
 
     target = {"owner": owner, "visibility": visibility, "id": image_id, **extra}
@@ -97,6 +100,7 @@ def create(rt: Runtime, context: RequestContext, body: Any) -> ImageRecord:
             record = ImageRecord.of(image)
     except IntegrityError as exc:
         raise duplicate from exc
+    rt.notifier.info("image.create", payloads.image(record))
     return record
 
 
@@ -134,7 +138,10 @@ def update(
         if operations:
             image.updated_at = utcnow()
         session.flush()
-        return ImageRecord.of(image)
+        record = ImageRecord.of(image)
+    if operations:
+        rt.notifier.info("image.update", payloads.image(record))
+    return record
 
 
 def delete(rt: Runtime, context: RequestContext, image_id: str) -> ImageRecord:
@@ -159,6 +166,8 @@ def delete(rt: Runtime, context: RequestContext, image_id: str) -> ImageRecord:
         image.deleted = True
         image.deleted_at = now
         image.updated_at = now
+        # Glance announces the image with the properties and tags it had.
+        deleted_payload = payloads.image_deleted(ImageRecord.of(image))
         for child in (*image.properties, *image.tags, *image.members):
             if not child.deleted:
                 child.deleted = True
@@ -171,6 +180,7 @@ def delete(rt: Runtime, context: RequestContext, image_id: str) -> ImageRecord:
                 loc.deleted = True
                 loc.deleted_at = now
         record = ImageRecord.of(image)
+    rt.notifier.info("image.delete", deleted_payload)
     if not delayed:
         image_data.delete_data(rt, doomed)
     if was_staged:
@@ -191,9 +201,13 @@ def set_active_state(rt: Runtime, context: RequestContext, image_id: str, active
                 f"Not allowed to {action} image in status '{image.status}'"
             )
         target = "active" if active else "deactivated"
-        if image.status != target:
+        changed = image.status != target
+        if changed:
             image.status = target
             image.updated_at = utcnow()
+        record = ImageRecord.of(image)
+    if changed:
+        rt.notifier.info("image.update", payloads.image(record))
 
 
 def exists_any(rt: Runtime, image_id: str) -> bool:
