@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 from oslo_config import cfg
+from oslo_utils import strutils
 
 from glimpse import config, errors
 from glimpse.db import migrate
 from glimpse.db.engine import Database
 from glimpse.services import purge
+from glimpse.services.metadefs import definition_files
 
 
 def _db_version(conf: cfg.ConfigOpts, db: Database) -> int:
@@ -46,6 +50,131 @@ def _db_check(conf: cfg.ConfigOpts, db: Database) -> int:
         return 0
     print("Database is not up to date; run 'glimpse-manage db sync'.")
     return 3
+
+
+def _db_load_metadefs(conf: cfg.ConfigOpts, db: Database) -> int:
+    command = conf.command
+    try:
+        mode = definition_files.LoadMode.of(command.merge, command.prefer_new, command.overwrite)
+        paths = definition_files.locate(Path(command.path) if command.path else None)
+    except errors.GlimpseError as exc:
+        print(f"ERROR: {exc.message}", file=sys.stderr)
+        return 1
+    if not _metadef_tables_ready(db):
+        return 1
+    results = definition_files.load(db, paths, mode, progress=_metadef_progress("Loading"))
+    failed = [r for r in results if r.outcome is definition_files.Outcome.FAILED]
+    for result in failed:
+        print(f"ERROR: {result.path}: {result.error}", file=sys.stderr)
+    counts = {o: sum(r.outcome is o for r in results) for o in definition_files.Outcome}
+    summary = ", ".join(f"{n} {outcome.value}" for outcome, n in counts.items() if n)
+    source = command.path or definition_files.SHIPPED
+    print(f"Loaded {len(paths)} definition file(s) from {source} ({mode.value}): {summary}.")
+    if counts[definition_files.Outcome.SKIPPED]:
+        print("Namespaces that already exist were skipped; --merge adds to them.")
+    return 1 if failed else 0
+
+
+def _db_unload_metadefs(conf: cfg.ConfigOpts, db: Database) -> int:
+    if not _metadef_tables_ready(db):
+        return 1
+    for table, rows in definition_files.unload(db).items():
+        print(f"Deleted {rows} row(s) from {table}.")
+    return 0
+
+
+def _db_export_metadefs(conf: cfg.ConfigOpts, db: Database) -> int:
+    if not _metadef_tables_ready(db):
+        return 1
+    directory = Path(conf.command.path or ".")
+    try:
+        written = definition_files.export(db, directory, progress=_metadef_progress("Exporting"))
+    except OSError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 1
+    print(f"Exported {len(written)} namespace(s) to {directory}.")
+    return 0
+
+
+def _metadef_tables_ready(db: Database) -> bool:
+    if migrate.is_current(db.engine):
+        return True
+    print(
+        "ERROR: the database schema is not current; run 'glimpse-manage db sync'.",
+        file=sys.stderr,
+    )
+    return False
+
+
+def _metadef_progress(verb: str) -> definition_files.Progress | None:
+    """A counter on one line of a terminal; nothing when stderr is a file or a pipe."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int, namespace: str) -> None:
+        end = "\n" if done >= total else ""
+        line = f"\r\033[K{verb} {done}/{total}: {namespace}"
+        print(line, end=end, file=sys.stderr, flush=True)
+
+    return show
+
+
+def _add_metadef_arguments(action: str, parser: Any) -> None:
+    if action == "load_metadefs":
+        parser.add_argument(
+            "--path",
+            default=None,
+            help="A definition file, or a folder of *.json files "
+            "(default: the definitions shipped with Glimpse).",
+        )
+        parser.add_argument(
+            "--merge",
+            action="store_true",
+            help="Add what the files define to namespaces that already exist, keeping "
+            "their existing items (without it, existing namespaces are skipped).",
+        )
+        parser.add_argument(
+            "--prefer_new",
+            action="store_true",
+            help="With --merge: also update existing items, and the namespace itself, "
+            "from the files.",
+        )
+        parser.add_argument(
+            "--overwrite",
+            action="store_true",
+            help="With --merge: drop everything an existing namespace defines and "
+            "reload it from its file.",
+        )
+    elif action == "export_metadefs":
+        parser.add_argument(
+            "--path",
+            default=None,
+            help="Folder to write one <Namespace>.json per namespace to, replacing files "
+            "of the same name (default: the current folder).",
+        )
+
+
+#: Glance's legacy spellings take positional values: ``db_load_metadefs [path] [merge]
+#: [prefer_new] [overwrite]`` and ``db_export_metadefs [path]``.
+_LEGACY_POSITIONALS = {
+    "load_metadefs": ("--path", "--merge", "--prefer_new", "--overwrite"),
+    "export_metadefs": ("--path",),
+}
+
+
+def _legacy_arguments(action: str, rest: list[str]) -> list[str]:
+    """The positional values of a legacy command as options; a flag's value counts as set
+    unless it reads as false ("False", "0", "no")."""
+    converted: list[str] = []
+    for option in _LEGACY_POSITIONALS.get(action, ()):
+        if not rest or rest[0].startswith("-"):
+            break
+        value, rest = rest[0], rest[1:]
+        if option == "--path":
+            converted += [option, value]
+        elif strutils.bool_from_string(value, default=True):
+            converted.append(option)
+    return [*converted, *rest]
 
 
 def _db_purge(conf: cfg.ConfigOpts, db: Database) -> int:
@@ -93,10 +222,20 @@ _COMMANDS = {
     "sync": _db_sync,
     "upgrade": _db_upgrade,
     "check": _db_check,
+    "load_metadefs": _db_load_metadefs,
+    "unload_metadefs": _db_unload_metadefs,
+    "export_metadefs": _db_export_metadefs,
     "purge": _db_purge,
     "purge_images_table": _db_purge_images_table,
 }
-_LEGACY = {"db_version": "version", "db_sync": "sync", "db_upgrade": "upgrade"}
+_LEGACY = {
+    "db_version": "version",
+    "db_sync": "sync",
+    "db_upgrade": "upgrade",
+    "db_load_metadefs": "load_metadefs",
+    "db_unload_metadefs": "unload_metadefs",
+    "db_export_metadefs": "export_metadefs",
+}
 
 
 def _add_subcommands(subparsers: object) -> None:
@@ -107,6 +246,7 @@ def _add_subcommands(subparsers: object) -> None:
         parser = actions.add_parser(name)
         if name in ("sync", "upgrade"):
             parser.add_argument("--version", default=None)
+        _add_metadef_arguments(name, parser)
         if name in _PURGE_DEFAULT_AGE:
             parser.add_argument(
                 "--age_in_days",
@@ -125,7 +265,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     for i, arg in enumerate(args):
         if arg in _LEGACY:
-            args = [*args[:i], "db", _LEGACY[arg], *args[i + 1 :]]
+            action = _LEGACY[arg]
+            args = [*args[:i], "db", action, *_legacy_arguments(action, args[i + 1 :])]
             break
     conf = cfg.ConfigOpts()
     config.register(conf)

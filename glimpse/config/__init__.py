@@ -47,7 +47,7 @@ _GROUP_MODULES = (
 
 def register(conf: cfg.ConfigOpts) -> None:
     """Declare every Glimpse option on ``conf`` (idempotent)."""
-    policy.set_defaults()
+    policy.set_defaults(conf)
     for module in _GROUP_MODULES:
         for group, opts in module.OPTS:
             conf.register_opts(opts, group=group)

@@ -26,8 +26,7 @@ _default = [
     cfg.StrOpt(
         "default_publisher_id",
         default="image.localhost",
-        help="publisher_id of the notifications this service sends, typically "
-        "image.<hostname>.",
+        help="publisher_id of the notifications this service sends, typically image.<hostname>.",
     ),
     cfg.ListOpt(
         "disabled_notifications",

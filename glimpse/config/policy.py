@@ -30,10 +30,11 @@ _opts: list[cfg.Opt] = [
 OPTS: list[tuple[str | None, list[cfg.Opt]]] = [(GROUP, _opts)]
 
 
-def set_defaults() -> None:
+def set_defaults(conf: cfg.ConfigOpts | None = None) -> None:
     """Make Rocky's rules the default (oslo.policy itself defaults to the new ones).
 
-    The ``oslo.config.opts.defaults`` hook of the ``glimpse`` namespace, so the
-    generated sample configuration shows the default Glimpse really uses.
+    Registers oslo.policy's options on ``conf``, so they can be read and overridden
+    before the enforcer exists. Also the ``oslo.config.opts.defaults`` hook of the
+    ``glimpse`` namespace, so the generated sample shows the default Glimpse uses.
     """
-    policy_opts.set_defaults(cfg.ConfigOpts(), enforce_new_defaults=False)
+    policy_opts.set_defaults(conf or cfg.ConfigOpts(), enforce_new_defaults=False)

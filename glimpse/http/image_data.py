@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import AsyncIterator
 
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response, StreamingResponse
@@ -12,6 +14,7 @@ from starlette.responses import FileResponse, Response, StreamingResponse
 from glimpse import errors
 from glimpse.data.pipeline import iter_store
 from glimpse.http.requests import context, image_id_param, no_body, runtime
+from glimpse.notifications.downloads import CountedStream, announce_send
 from glimpse.services import image_data
 from glimpse.store.errors import StoreNotFound
 
@@ -100,6 +103,7 @@ async def download(request: Request) -> Response:
     )
     if source is None:
         return Response(status_code=204)
+    sent = functools.partial(announce_send, rt.notifier, ctx, source.image, source.length)
     headers = {"Content-Length": str(source.length)}
     if source.image.checksum:
         headers["Content-MD5"] = source.image.checksum
@@ -122,6 +126,7 @@ async def download(request: Request) -> Response:
                 stat_result=None,
                 content_disposition_type="inline",
                 filename=None,
+                background=BackgroundTask(sent, source.length),
             )
     try:
         body = await iter_store(source.driver, source.uri, source.offset, source.length)
@@ -131,5 +136,8 @@ async def download(request: Request) -> Response:
     except Exception as exc:
         raise errors.ServiceUnavailable(f"Image data could not be read: {exc}") from exc
     return StreamingResponse(
-        body, status_code=status, headers=headers, media_type="application/octet-stream"
+        CountedStream(body, sent),
+        status_code=status,
+        headers=headers,
+        media_type="application/octet-stream",
     )

@@ -20,7 +20,9 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 
 from glimpse.db.models import Task, utcnow
+from glimpse.notifications import payloads
 from glimpse.runtime import Runtime
+from glimpse.services.tasks import TaskRecord
 
 RUNNABLE_TYPES = ("api_image_import", "import")
 
@@ -83,7 +85,8 @@ def claim(rt: Runtime, worker: str) -> Claim | None:
                 continue
             task = session.get(Task, task_id)
             assert task is not None
-            return Claim(
+            started = TaskRecord.of(task)
+            claimed = Claim(
                 task_id=task.id,
                 task_type=task.type,
                 worker=worker,
@@ -93,6 +96,9 @@ def claim(rt: Runtime, worker: str) -> Claim | None:
                 user_id=task.user_id,
                 request_id=task.request_id,
             )
+        rt.notifier.info("task.run", payloads.task(started))
+        rt.notifier.info("task.processing", payloads.task(started))
+        return claimed
     return None
 
 
@@ -119,8 +125,9 @@ def renew(rt: Runtime, claim_: Claim, bytes_done: int | None = None,
 
 
 def finish(rt: Runtime, session: Any, claim_: Claim, status: str, *, result: Any = None,
-           message: str | None = None) -> None:
-    """Record the outcome in ``session``'s transaction, if the task is still ours."""
+           message: str | None = None) -> TaskRecord:
+    """Record the outcome in ``session``'s transaction, if the task is still ours; return it
+    as recorded (for the task.success/task.failure notification once committed)."""
     now = utcnow()
     hours = int(rt.conf.task.task_time_to_live)
     updated = session.execute(
@@ -139,3 +146,5 @@ def finish(rt: Runtime, session: Any, claim_: Claim, status: str, *, result: Any
     )
     if updated.rowcount != 1:
         raise LeaseLost(claim_.task_id)
+    task = session.get(Task, claim_.task_id, populate_existing=True)
+    return TaskRecord.of(task)

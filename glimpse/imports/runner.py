@@ -23,9 +23,12 @@ from glimpse.data.pipeline import PipelineResult, SizeMismatch, iter_store, stor
 from glimpse.db.models import Image, ImageLocation, ImageProperty, utcnow
 from glimpse.imports import queue, web_download
 from glimpse.imports.queue import Claim, LeaseLost
+from glimpse.notifications import payloads
 from glimpse.runtime import Runtime
 from glimpse.services import image_data
 from glimpse.services.imports import IMPORT_TASK_PROPERTY
+from glimpse.services.records import ImageRecord
+from glimpse.services.tasks import TaskRecord
 from glimpse.store.base import StoreDriver
 from glimpse.store.errors import StoreConflict, StoreError, StoreNotFound
 
@@ -133,7 +136,9 @@ def _legacy_image(rt: Runtime, claim: Claim) -> str:
         session.add(image)
         task.image_id = image.id
         task.input = json.dumps({**claim.input, "image_id": image.id})
-        return image.id
+        created = ImageRecord.of(image)
+    rt.notifier.info("image.create", payloads.image(created))
+    return created.id
 
 
 def _load(rt: Runtime, image_id: str) -> dict[str, Any]:
@@ -307,7 +312,10 @@ async def _copy_to_store(rt: Runtime, claim: Claim, image_id: str, driver: Store
         with rt.db.transaction() as session:
             image = session.get(Image, image_id)
             assert image is not None
-            return image_data.storage_limits(rt, session, image)
+            found = image_data.storage_limits(rt, session, image)
+            record = ImageRecord.of(image)
+        rt.notifier.info("image.prepare", payloads.image(record))
+        return found
 
     try:
         size_limit, on_limit, _quota = await run_in_threadpool(limits)
@@ -378,7 +386,11 @@ def _activate(rt: Runtime, claim: Claim, image_id: str, driver: StoreDriver,
         for prop in list(image.properties):
             if prop.name in (IMPORT_TASK_PROPERTY, IMPORTING_TO_PROPERTY, FAILED_IMPORT_PROPERTY):
                 image.properties.remove(prop)
-        queue.finish(rt, session, claim, "success", result={"image_id": image_id})
+        finished = queue.finish(rt, session, claim, "success", result={"image_id": image_id})
+        record = ImageRecord.of(image)
+    for event_type in ("image.upload", "image.activate", "image.update"):
+        rt.notifier.info(event_type, payloads.image(record))
+    rt.notifier.info("task.success", payloads.task(finished))
 
 
 def _discard(driver: StoreDriver, uri: str) -> None:
@@ -391,7 +403,9 @@ def _discard(driver: StoreDriver, uri: str) -> None:
 
 
 async def _fail(rt: Runtime, claim: Claim, image_id: Any, message: str) -> None:
-    def record() -> None:
+    reverted: list[ImageRecord] = []
+
+    def record() -> TaskRecord:
         with rt.db.transaction() as session:
             if isinstance(image_id, str):
                 image = session.get(Image, image_id)
@@ -412,12 +426,16 @@ async def _fail(rt: Runtime, claim: Claim, image_id: Any, message: str) -> None:
                         image.properties.append(ImageProperty(
                             name=FAILED_IMPORT_PROPERTY, value=store, created_at=now,
                             updated_at=now, deleted=False))
-            queue.finish(rt, session, claim, "failure", message=message)
+                    reverted.append(ImageRecord.of(image))
+            return queue.finish(rt, session, claim, "failure", message=message)
 
     try:
-        await run_in_threadpool(record)
+        finished = await run_in_threadpool(record)
     except LeaseLost:
         return
+    for queued in reverted:
+        rt.notifier.info("image.update", payloads.image(queued))
+    rt.notifier.info("task.failure", payloads.task(finished))
     if isinstance(image_id, str):
         staging = rt.stores.staging
         await run_in_threadpool(_discard, staging, staging.uri_for(image_id))

@@ -229,7 +229,8 @@ class Notifier:
             LOG.warning(
                 "The notification queue is full (%d events; is the messaging server "
                 "reachable?): dropping %s and further notifications until it drains",
-                self._queue_size, event_type,
+                self._queue_size,
+                event_type,
             )
         elif dropped < 0:
             LOG.debug("Dropped notification %s", event_type)

@@ -29,6 +29,7 @@ from glimpse.context import RequestContext
 from glimpse.data.pipeline import PipelineResult, SizeMismatch, store_stream
 from glimpse.db.models import Image, ImageLocation, ImageUpload, utcnow
 from glimpse.imports.inspection import StreamInspector, UnsafeImage
+from glimpse.notifications import payloads
 from glimpse.runtime import Runtime
 from glimpse.services import access
 from glimpse.services.quotas import parse_storage_quota, storage_used
@@ -108,14 +109,16 @@ async def upload(rt: Runtime, context: RequestContext, image_id: str, req: Uploa
     driver, limits = await run_in_threadpool(_begin, rt, context, image_id, req, "upload")
     try:
         result = await _receive(rt, driver, image_id, req, limits, hash_algo)
-    except BaseException:
+    except BaseException as exc:
+        rt.notifier.error("image.upload", payloads.upload_failure(image_id, exc))
         with anyio.CancelScope(shield=True):
             await run_in_threadpool(_revert_to_queued, rt, image_id)
         raise
     try:
         _verify_expected_hash(result, req.expected_hash)
         await run_in_threadpool(_finish, rt, image_id, driver, result, limits.quota)
-    except BaseException:
+    except BaseException as exc:
+        rt.notifier.error("image.upload", payloads.upload_failure(image_id, exc))
         with anyio.CancelScope(shield=True):
             await run_in_threadpool(_discard, driver, result.stored.uri)
             await run_in_threadpool(_revert_to_queued, rt, image_id)
@@ -307,6 +310,10 @@ def _begin(
                 heartbeat_at=now,
             )
         )
+        record = ImageRecord.of(image)
+    rt.notifier.info("image.update", payloads.image(record))
+    if kind == "upload":
+        rt.notifier.info("image.prepare", payloads.image(record))
     return driver, limits
 
 
@@ -383,6 +390,9 @@ def _finish(
             )
         )
         session.execute(sql_delete(ImageUpload).where(ImageUpload.image_id == image_id))
+        record = ImageRecord.of(image)
+    for event_type in ("image.upload", "image.activate", "image.update"):
+        rt.notifier.info(event_type, payloads.image(record))
 
 
 def _discard(driver: StoreDriver, uri: str) -> None:
@@ -395,6 +405,7 @@ def _discard(driver: StoreDriver, uri: str) -> None:
 
 
 def _revert_to_queued(rt: Runtime, image_id: str) -> None:
+    reverted = None
     with rt.db.transaction() as session:
         image = session.get(Image, image_id)
         if image is not None and not image.deleted and image.status in ("saving", "uploading"):
@@ -402,7 +413,10 @@ def _revert_to_queued(rt: Runtime, image_id: str) -> None:
             image.size = None
             image.virtual_size = None
             image.updated_at = utcnow()
+            reverted = ImageRecord.of(image)
         session.execute(sql_delete(ImageUpload).where(ImageUpload.image_id == image_id))
+    if reverted is not None:
+        rt.notifier.info("image.update", payloads.image(reverted))
 
 
 def recover_interrupted_writes(

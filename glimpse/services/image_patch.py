@@ -158,16 +158,20 @@ def apply_patch(
             if name == "tags":
                 tags = list(dict.fromkeys(operation.value))
             continue
-        # An extra property.
+        # An extra property; one the caller may not read does not exist for it (as in
+        # Glance), and property protections decide who may create, update or delete it.
+        exists = name in props and rt.property_protection.allows(context, name, "read")
         if operation.op == "remove":
-            if name not in props:
+            if not exists:
                 raise errors.Conflict(f"Property {name} does not exist.")
+            rt.property_protection.require(context, name, "delete")
             del props[name]
             continue
-        if operation.op == "replace" and name not in props:
+        if operation.op == "replace" and not exists:
             raise errors.Conflict(f"Property {name} does not exist.")
-        if operation.op == "add" and name in props and operation.legacy:
+        if operation.op == "add" and exists and operation.legacy:
             raise errors.Conflict(f"Property {name} already present.")
+        rt.property_protection.require(context, name, "update" if exists else "create")
         props[name] = operation.value
 
     if changes.location_operations:

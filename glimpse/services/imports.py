@@ -12,6 +12,7 @@ from typing import Any
 from glimpse import errors
 from glimpse.context import RequestContext
 from glimpse.db.models import ImageProperty, utcnow
+from glimpse.notifications import payloads
 from glimpse.runtime import Runtime
 from glimpse.services import access, tasks
 from glimpse.services.records import ImageRecord
@@ -90,7 +91,10 @@ def start_import(
         image.status = "importing"
         image.updated_at = utcnow()
         _set_property(image, IMPORT_TASK_PROPERTY, task.id)
-        return TaskRecord.of(task)
+        image_record, task_record = ImageRecord.of(image), TaskRecord.of(task)
+    rt.notifier.info("image.update", payloads.image(image_record))
+    rt.notifier.info("task.create", payloads.task(task_record))
+    return task_record
 
 
 def _check_expected_hash(rt: Runtime, expected: Any) -> None:
@@ -153,7 +157,9 @@ def create_legacy_task(rt: Runtime, context: RequestContext, body: Any) -> TaskR
     with rt.db.transaction() as session:
         task = tasks.new_task(session, context, "import", task_input, None)
         session.flush()
-        return TaskRecord.of(task)
+        record = TaskRecord.of(task)
+    rt.notifier.info("task.create", payloads.task(record))
+    return record
 
 
 __all__ = ["IMPORT_TASK_TYPE", "ImageRecord", "create_legacy_task", "start_import"]

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from glimpse import errors
 from glimpse.context import RequestContext
 from glimpse.db.models import Image, ImageMember, utcnow
+from glimpse.notifications import payloads
 from glimpse.runtime import Runtime
 from glimpse.schemas.member import MEMBER_STATUSES
 from glimpse.services import access
@@ -112,7 +113,9 @@ def create(rt: Runtime, context: RequestContext, image_id: str, body: Any) -> Me
         )
         image.members.append(member)
         session.flush()
-        return MemberRecord.of(member, image_id)
+        record = MemberRecord.of(member, image_id)
+    rt.notifier.info("image.member.create", payloads.member(record))
+    return record
 
 
 def update(
@@ -138,7 +141,9 @@ def update(
         if member.status != status:
             member.status = status
             member.updated_at = utcnow()
-        return MemberRecord.of(member, image_id)
+        record = MemberRecord.of(member, image_id)
+    rt.notifier.info("image.member.update", payloads.member(record))
+    return record
 
 
 def delete(rt: Runtime, context: RequestContext, image_id: str, member_id: str) -> None:
@@ -150,4 +155,6 @@ def delete(rt: Runtime, context: RequestContext, image_id: str, member_id: str) 
         member = _find(image, member_id)
         if member is None:
             raise errors.NotFound(f"Member {member_id} not found for image {image_id}.")
+        record = MemberRecord.of(member, image_id)
         image.members.remove(member)
+    rt.notifier.info("image.member.delete", payloads.member(record, deleted=True))

@@ -150,7 +150,10 @@ def _load(path: str, rule_format: str) -> list[_Section]:
         if unknown:
             LOG.warning(
                 "Property protection file %s: section [%s] has unknown keys %s; only %s count",
-                path, expression, ", ".join(unknown), ", ".join(OPERATIONS),
+                path,
+                expression,
+                ", ".join(unknown),
+                ", ".join(OPERATIONS),
             )
         permissions = {
             operation: _permissions(path, expression, operation, parser, rule_format)
@@ -170,13 +173,13 @@ def _permissions(
     where = f"Property protection file {path}, section [{expression}]"
     if not parser.has_option(expression, operation):
         raise PropertyProtectionConfigError(
-            f"{where}: no '{operation}' rule (every section needs create, read, update and "
-            "delete)."
+            f"{where}: no '{operation}' rule (every section needs create, read, update and delete)."
         )
     value = parser.get(expression, operation).strip()
     if not value:
-        LOG.warning("%s: '%s' is empty, so nobody may %s these properties.", where, operation,
-                    operation)
+        LOG.warning(
+            "%s: '%s' is empty, so nobody may %s these properties.", where, operation, operation
+        )
         return ()
     if rule_format == "policies":
         if "," in value:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from glimpse import errors
 from glimpse.context import RequestContext
 from glimpse.db.models import ImageTag, utcnow
+from glimpse.notifications import payloads
 from glimpse.runtime import Runtime
 from glimpse.services import access
+from glimpse.services.records import ImageRecord
 from glimpse.services.validation import check_text, quota_exceeded
 
 
@@ -29,6 +31,8 @@ def add(rt: Runtime, context: RequestContext, image_id: str, tag: str) -> None:
         now = utcnow()
         image.tags.append(ImageTag(value=tag, created_at=now, updated_at=now, deleted=False))
         image.updated_at = now
+        record = ImageRecord.of(image)
+    rt.notifier.info("image.update", payloads.image(record))
 
 
 def remove(rt: Runtime, context: RequestContext, image_id: str, tag: str) -> None:
@@ -42,5 +46,8 @@ def remove(rt: Runtime, context: RequestContext, image_id: str, tag: str) -> Non
             if existing.value == tag:
                 image.tags.remove(existing)
                 image.updated_at = utcnow()
-                return
-        raise errors.NotFound(f"Tag {tag} not found on image {image_id}.")
+                record = ImageRecord.of(image)
+                break
+        else:
+            raise errors.NotFound(f"Tag {tag} not found on image {image_id}.")
+    rt.notifier.info("image.update", payloads.image(record))

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import grp
 import os
 import pwd
-import grp
 import shutil
 import subprocess
 import sys
@@ -46,7 +46,7 @@ _START_TIMEOUT = 60.0
 
 
 class KeystoneUnavailable(Exception):
-    """Keystone could not be installed or started; ``skip`` says whether to skip rather than fail."""
+    """Keystone could not be installed or started; ``skip``: skip the tests rather than fail."""
 
     def __init__(self, message: str, skip: bool = False) -> None:
         super().__init__(message)
@@ -130,7 +130,10 @@ key_repository = {folder}/fernet-keys/
 key_repository = {folder}/credential-keys/
 
 [cache]
-enabled = false
+# Without a cache Keystone runs hundreds of queries per token validation. The
+# in-memory cache is coherent because each Keystone here is a single process.
+enabled = true
+backend = oslo_cache.dict
 
 [identity]
 # Cheap hashes: these passwords protect nothing, and every token costs one check.
@@ -142,7 +145,7 @@ password_hash_rounds = 4
 # SQLite under concurrent requests: start every transaction with BEGIN IMMEDIATE so
 # that writers queue on the busy timeout instead of failing with "database is locked"
 # (see shared/tools/tempest-image.sh).
-_SQLITE_HOOK = '''
+_SQLITE_HOOK = """
 
 def on_starting(server):
     import sqlite3
@@ -160,7 +163,7 @@ def on_starting(server):
         if conn.dialect.name == "sqlite" and "in_transaction" not in conn.info:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
             conn.info["in_transaction"] = True
-'''
+"""
 
 
 def _manage(venv: Path, conf: Path, *args: str) -> None:
@@ -214,7 +217,7 @@ class KeystoneProcess:
             (etc / "gunicorn.conf.py").write_text(
                 'wsgi_app = "keystone.wsgi.api:application"\n'
                 f'bind = "127.0.0.1:{port}"\n'
-                "workers = 2\nthreads = 4\ntimeout = 120\n"
+                "workers = 1\nthreads = 8\ntimeout = 120\n"
                 f'errorlog = "{self.folder}/gunicorn-{port}.log"\n'
                 "control_socket_disable = True\n" + _SQLITE_HOOK
             )
@@ -279,8 +282,9 @@ class Keystone:
         scope: dict[str, Any] | None = None,
     ) -> str:
         """A new token of ``user``, scoped to ``project`` (or ``scope``, or unscoped)."""
-        return self.token_body(user, project, domain=domain, project_domain=project_domain,
-                               scope=scope)[0]
+        return self.token_body(
+            user, project, domain=domain, project_domain=project_domain, scope=scope
+        )[0]
 
     def token_body(
         self,
@@ -326,21 +330,24 @@ class Keystone:
 
     def create_identities(self) -> None:
         admin = self.admin_token()
-        roles = {
-            r["name"]: r["id"] for r in self._call(admin, "GET", "/v3/roles")["roles"]
-        }
+        roles = {r["name"]: r["id"] for r in self._call(admin, "GET", "/v3/roles")["roles"]}
         for name in ("admin", "member", "reader", "service"):
             if name not in roles:
                 roles[name] = self._call(admin, "POST", "/v3/roles", json={"role": {"name": name}})[
                     "role"
                 ]["id"]
-        domain = self._call(
-            admin, "POST", "/v3/domains", json={"domain": {"name": "glimpse-dom"}}
-        )["domain"]["id"]
+        domain = self._call(admin, "POST", "/v3/domains", json={"domain": {"name": "glimpse-dom"}})[
+            "domain"
+        ]["id"]
         self.ids["domain:glimpse-dom"] = domain
         self.ids["domain:Default"] = "default"
-        projects = {"admin": None, "service": "default", "alpha": "default",
-                    "beta": "default", "gamma": domain}
+        projects = {
+            "admin": None,
+            "service": "default",
+            "alpha": "default",
+            "beta": "default",
+            "gamma": domain,
+        }
         for name, domain_id in projects.items():
             if domain_id is None:
                 found = self._call(admin, "GET", "/v3/projects", params={"name": name})

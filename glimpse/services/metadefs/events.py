@@ -2,8 +2,7 @@
 
 Services call :func:`emit` after their transaction committed, with Glance's event type
 (``metadef_namespace.create``, ``metadef_tag.delete``...) and the payload built here in
-Glance's shape. No notifier exists yet, so :func:`emit` drops them; when one does, it is
-the only function to change (and where ``disabled_notifications`` is honoured).
+Glance's shape; :func:`emit` hands them to the runtime's notifier.
 """
 
 from __future__ import annotations
@@ -23,8 +22,9 @@ from glimpse.services.metadefs.records import (
 
 
 def emit(rt: Runtime, context: RequestContext, event_type: str, payload: dict[str, Any]) -> None:
-    """Announce a committed metadef change. A no-op until notifications are built."""
-    del rt, context, event_type, payload
+    """Announce a committed metadef change."""
+    del context  # Glance's metadef notifications carry no request context.
+    rt.notifier.info(event_type, payload)
 
 
 def _time(value: datetime.datetime | None) -> str | None:
