@@ -21,6 +21,7 @@ import uvicorn
 from oslo_config import cfg
 
 from glimpse import config
+from glimpse.config.backends import StoreConfigError
 from glimpse.data.pipeline import validate_hash_algorithm
 from glimpse.db import migrate
 from glimpse.http.app import ASGIApp, create_app
@@ -62,7 +63,7 @@ def prepare(conf: cfg.ConfigOpts) -> Runtime:
         sys.exit(f"ERROR: {exc}")
     try:
         rt = Runtime.build(conf)
-    except (PropertyProtectionConfigError, NotificationConfigError) as exc:
+    except (PropertyProtectionConfigError, NotificationConfigError, StoreConfigError) as exc:
         sys.exit(f"ERROR: {exc}")
     if not migrate.is_current(rt.db.engine):
         if rt.db.backend == "sqlite":

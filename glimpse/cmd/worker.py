@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from starlette.concurrency import run_in_threadpool
 
 from glimpse import config
+from glimpse.config.backends import StoreConfigError
 from glimpse.db import migrate
 from glimpse.imports import queue, runner
 from glimpse.notifications import NotificationConfigError
@@ -62,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         rt = Runtime.build(conf)
-    except (PropertyProtectionConfigError, NotificationConfigError) as exc:
+    except (PropertyProtectionConfigError, NotificationConfigError, StoreConfigError) as exc:
         sys.exit(f"ERROR: {exc}")
     if not migrate.is_current(rt.db.engine):
         sys.exit("ERROR: the database schema is not current; run 'glimpse-manage db sync'.")

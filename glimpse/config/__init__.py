@@ -14,6 +14,7 @@ from oslo_config import cfg
 
 from glimpse.config import (
     api,
+    backends,
     database,
     image_format,
     import_filtering,
@@ -30,6 +31,7 @@ from glimpse.config import (
 
 _GROUP_MODULES = (
     api,
+    backends,
     database,
     image_format,
     import_filtering,
@@ -57,13 +59,26 @@ def register(conf: cfg.ConfigOpts) -> None:
                         pass
 
 
-def list_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
-    """Every option, grouped, for oslo-config-generator."""
+def list_opts() -> list[tuple[str | cfg.OptGroup | None, list[cfg.Opt]]]:
+    """Every option, grouped, for oslo-config-generator.
+
+    Store options are registered only for the stores a configuration uses; here they
+    all appear, the multi-store ones under one placeholder group per store type.
+    """
     merged: dict[str | None, list[cfg.Opt]] = {}
     for module in _GROUP_MODULES:
         for group, opts in module.OPTS:
             merged.setdefault(group, []).extend(opts)
-    return [(group, list(opts)) for group, opts in merged.items()]
+    placeholders: list[tuple[str | cfg.OptGroup | None, list[cfg.Opt]]] = []
+    for sample_group, opts in backends.sample_groups():
+        if isinstance(sample_group, str):
+            merged.setdefault(sample_group, []).extend(opts)
+        else:
+            placeholders.append((sample_group, opts))
+    listed: list[tuple[str | cfg.OptGroup | None, list[cfg.Opt]]] = [
+        (group, list(opts)) for group, opts in merged.items()
+    ]
+    return listed + placeholders
 
 
 def new_conf(args: Sequence[str] = (), config_files: Iterable[str] | None = None) -> cfg.ConfigOpts:

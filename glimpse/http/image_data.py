@@ -85,7 +85,9 @@ def upload_request(request: Request, store_id: str | None) -> image_data.UploadR
 async def upload(request: Request) -> Response:
     require_octet_stream(request)
     rt, ctx = runtime(request), context(request)
-    req = upload_request(request, None)
+    # The header names the store (2.8); without multi-store it is ignored, as in Glance.
+    store_id = request.headers.get("x-image-meta-store") if rt.stores.multi else None
+    req = upload_request(request, store_id)
     await image_data.upload(rt, ctx, image_id_param(request), req)
     return Response(status_code=204)
 

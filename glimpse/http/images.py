@@ -24,6 +24,8 @@ async def create(request: Request) -> Response:
     methods = [m for m in rt.conf.enabled_import_methods if m]
     if methods:
         headers["OpenStack-image-import-methods"] = ",".join(methods)
+    if rt.stores.multi:
+        headers["OpenStack-image-store-ids"] = ",".join(rt.stores.drivers)
     return JSONResponse(views.image(rt, ctx, image), status_code=201, headers=headers)
 
 

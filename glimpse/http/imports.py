@@ -26,7 +26,7 @@ async def stage(request: Request) -> Response:
 async def start(request: Request) -> Response:
     rt, ctx = runtime(request), context(request)
     body = await read_json(request)
-    store_id = request.headers.get("x-image-meta-store") if len(rt.stores.drivers) > 1 else None
+    store_id = request.headers.get("x-image-meta-store") if rt.stores.multi else None
     await run_in_threadpool(imports.start_import, rt, ctx, image_id_param(request), body, store_id)
     return Response(status_code=202)
 

@@ -12,16 +12,33 @@ from starlette.responses import JSONResponse, Response
 #: Minor versions whose features Glimpse really serves, newest first.
 CURRENT = "2.7"
 SUPPORTED = ("2.6", "2.5", "2.4", "2.3", "2.2", "2.1", "2.0")
+#: The multi-store version, listed and accepted only with ``enabled_backends``.
+#:
+#: Glance lists it only then too: EXPERIMENTAL in Rocky, SUPPORTED from Train on, below a
+#: CURRENT 2.9. Multi-store is stable in Glimpse, so 2.8 is SUPPORTED. 2.7 stays CURRENT:
+#: Glimpse serves a few later additions (copy-image, DELETE /v2/stores/..., an image's
+#: tasks) but not all of 2.9 and later, so it claims no version past 2.8; and a CURRENT
+#: 2.8 would make the version clients settle on depend on the deployment's stores.
+MULTI_STORE = "2.8"
 _PREFIX = re.compile(r"^/v(2)(?:\.(\d+))?(?=/|$)")
 
 
+def _multi_store(conf: cfg.ConfigOpts) -> bool:
+    return bool(conf.enabled_backends)
+
+
 def accepted_minor_versions(conf: cfg.ConfigOpts) -> set[str]:
-    return {CURRENT, *SUPPORTED}
+    accepted = {CURRENT, *SUPPORTED}
+    if _multi_store(conf):
+        accepted.add(MULTI_STORE)
+    return accepted
 
 
 def document(conf: cfg.ConfigOpts, base_url: str) -> dict[str, Any]:
     base = (conf.public_endpoint or base_url).rstrip("/")
     entries = [(CURRENT, "CURRENT")] + [(v, "SUPPORTED") for v in SUPPORTED]
+    if _multi_store(conf):
+        entries.insert(0, (MULTI_STORE, "SUPPORTED"))
     return {
         "versions": [
             {

@@ -49,7 +49,13 @@ def image(rt: Runtime, context: RequestContext, img: ImageRecord) -> dict[str, A
     if rt.conf.show_multiple_locations:
         body["locations"] = locations
     if rt.conf.show_image_direct_url and locations:
-        body["direct_url"] = locations[0]["url"]
+        best = max(locations, key=lambda loc: rt.stores.weight(loc["metadata"]))
+        body["direct_url"] = best["url"]
+    if rt.stores.multi:
+        stores = [loc["metadata"].get("store") for loc in locations]
+        named = [store for store in stores if isinstance(store, str) and store]
+        if named:
+            body["stores"] = ",".join(dict.fromkeys(named))
     return body
 
 
@@ -60,8 +66,9 @@ def _visible_locations(
         return []
     if not rt.policy.check(context, "get_image_location", {"id": img.id, "owner": img.owner}):
         return []
+    # Stored URIs may carry store credentials (Swift keys, S3 secrets): never shown.
     return [
-        {"url": loc.url, "metadata": dict(loc.metadata)}
+        {"url": rt.stores.public_uri(loc.url, loc.metadata), "metadata": dict(loc.metadata)}
         for loc in img.locations
         if loc.status == "active"
     ]

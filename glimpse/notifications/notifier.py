@@ -24,6 +24,7 @@ import os
 import queue
 import threading
 import uuid
+import warnings
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -82,14 +83,20 @@ class MessagingBackend:
     """
 
     def __init__(self, conf: cfg.ConfigOpts, drivers: Sequence[str]) -> None:
-        import oslo_messaging
-        from oslo_messaging import opts as messaging_opts
+        with warnings.catch_warnings():
+            # It imports eventlet (through oslo.service), which warns that it is
+            # deprecated; nothing here uses eventlet.
+            warnings.simplefilter("ignore")
+            import oslo_messaging
+            from oslo_messaging import opts as messaging_opts
 
         own = cfg.ConfigOpts()
         for group, opts in messaging_opts.list_opts():
             own.register_opts(opts, group=group)
         own.set_default("control_exchange", CONTROL_EXCHANGE)
         own(_file_arguments(conf), project="glimpse", default_config_files=[])
+        # The Notifier's own driver argument takes one name; several go through its conf.
+        own.set_override("driver", list(drivers), group="oslo_messaging_notifications")
         group = conf.oslo_messaging_notifications
         url = group.transport_url or conf.transport_url
         try:
@@ -99,7 +106,6 @@ class MessagingBackend:
         self._notifier = oslo_messaging.Notifier(
             self._transport,
             publisher_id=conf.default_publisher_id,
-            driver=list(drivers),
             topics=list(group.topics),
             retry=group.retry,
         )

@@ -36,11 +36,13 @@ from glimpse.services.quotas import parse_storage_quota, storage_used
 from glimpse.services.records import ImageRecord
 from glimpse.store.base import StoreDriver
 from glimpse.store.errors import (
+    StoreAuthError,
     StoreConflict,
     StoreError,
     StoreFull,
     StoreNotFound,
     StoreUnavailable,
+    StoreUnsupported,
 )
 from glimpse.store.filesystem import FilesystemStore
 
@@ -191,7 +193,7 @@ async def _receive(
     except StoreConflict as exc:
         raise errors.Conflict(f"Image {image_id} already has data in the store.") from exc
     except StoreError as exc:
-        raise _store_failure(exc) from exc
+        raise store_failure(exc) from exc
     expected = req.content_length if req.content_length is not None else req.declared_size
     heartbeat = asyncio.ensure_future(_heartbeat(rt, image_id))
     inspector = StreamInspector() if driver is not rt.stores.staging else None
@@ -210,7 +212,7 @@ async def _receive(
             f"The image data is {exc.received} bytes long but {exc.expected} were declared."
         ) from exc
     except StoreError as exc:
-        raise _store_failure(exc) from exc
+        raise store_failure(exc) from exc
     finally:
         heartbeat.cancel()
     if inspector is not None:
@@ -236,11 +238,17 @@ async def _receive(
     return result
 
 
-def _store_failure(exc: StoreError) -> errors.GlimpseError:
+def store_failure(exc: StoreError) -> errors.GlimpseError:
+    """The API error for a store failing a write or read: the store's fault, not the caller's."""
     if isinstance(exc, StoreFull):
         return errors.RequestEntityTooLarge(f"Image storage media is full: {exc}")
     if isinstance(exc, StoreUnavailable):
         return errors.ServiceUnavailable(f"The image store is unavailable: {exc}")
+    if isinstance(exc, StoreAuthError):
+        # The store's own credentials, which only an operator can fix.
+        return errors.ServiceUnavailable(f"The image store refused its credentials: {exc}")
+    if isinstance(exc, StoreUnsupported):
+        return errors.Gone(f"Adding images to this store is disabled: {exc}")
     return errors.ServiceUnavailable(f"The image store failed: {exc}")
 
 
@@ -331,6 +339,10 @@ def _choose_store(rt: Runtime, store_id: str | None) -> StoreDriver:
     driver = rt.stores.get(store_id)
     if driver is None:
         raise errors.BadRequest(f"Store for identifier {store_id} not found")
+    if driver.read_only:
+        raise errors.Gone(
+            f"Store {store_id} is read-only: adding images to it is disabled."
+        )
     return driver
 
 
@@ -493,6 +505,8 @@ def open_download(
             )
         record = ImageRecord.of(image)
     locations = [loc for loc in record.locations if loc.status == "active"]
+    # The heaviest store first; equal weights keep the image's location order.
+    locations.sort(key=lambda loc: -rt.stores.weight(loc.metadata))
     if record.status not in ("active", "deactivated") or not locations:
         return None
     last_error: Exception | None = None

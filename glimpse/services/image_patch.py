@@ -174,8 +174,7 @@ def apply_patch(
         rt.property_protection.require(context, name, "update" if exists else "create")
         props[name] = operation.value
 
-    if changes.location_operations:
-        raise errors.BadRequest("Changing locations is not supported by this deployment yet.")
+    # Location operations are applied by glimpse.services.locations, after these.
 
     for name, value in attrs.items():
         setattr(image, name, value)

@@ -15,7 +15,7 @@ from glimpse.db.models import Image, ImageProperty, ImageTag, utcnow
 from glimpse.notifications import payloads
 from glimpse.runtime import Runtime
 from glimpse.schemas.image import READ_ONLY, RESERVED
-from glimpse.services import access, image_data
+from glimpse.services import access, image_data, locations
 from glimpse.services.image_patch import PatchOperation, apply_patch
 from glimpse.services.records import ImageRecord
 from glimpse.services.validation import check_text, quota_exceeded
@@ -123,6 +123,7 @@ def update(
         access.require_modify(context, image)
         rt.policy.enforce(context, "modify_image", access.policy_target(image))
         changes = apply_patch(rt, context, image, operations)
+        doomed = locations.apply_operations(rt, context, image, changes.location_operations)
         live_props = [p for p in image.properties if not p.deleted]
         if changes.properties_added:
             quota = rt.conf.image_property_quota
@@ -139,6 +140,8 @@ def update(
             image.updated_at = utcnow()
         session.flush()
         record = ImageRecord.of(image)
+    # Removed locations lose their data only once no committed row points at it.
+    image_data.delete_data(rt, doomed)
     if operations:
         rt.notifier.info("image.update", payloads.image(record))
     return record

@@ -30,7 +30,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -44,6 +44,7 @@ from glimpse.db.models import (
     utcnow,
 )
 from glimpse.runtime import Runtime
+from glimpse.services import locations
 from glimpse.store.errors import StoreError, StoreNotFound, StoreUnsupported
 
 LOG = logging.getLogger(__name__)
@@ -105,32 +106,31 @@ def due(rt: Runtime, now: datetime.datetime | None = None) -> list[str]:
     Database errors propagate: a pass that cannot read its work has failed.
     """
     with rt.db.transaction() as session:
-        query = (
-            select(Image.id)
-            .where(Image.status == PENDING_DELETE, Image.deleted_at <= cutoff(rt, now))
-            .order_by(Image.deleted_at, Image.id)
-        )
-        return list(session.scalars(query))
+        return list(session.scalars(_due(rt, now).with_only_columns(Image.id)))
 
 
 def plan(rt: Runtime, now: datetime.datetime | None = None) -> list[PendingImage]:
     """What a pass would delete now; reads only."""
     with rt.db.transaction() as session:
-        images = session.scalars(
-            select(Image)
-            .where(Image.status == PENDING_DELETE, Image.deleted_at <= cutoff(rt, now))
-            .order_by(Image.deleted_at, Image.id)
-        ).all()
         return [
             PendingImage(
                 image_id=image.id,
-                deleted_at=image.deleted_at or utcnow(),
+                # Never None here: the query compares it.
+                deleted_at=image.deleted_at or datetime.datetime.min,
                 locations=tuple(
                     _public_uri(rt, loc.value, _metadata(loc)) for loc in _pending(image)
                 ),
             )
-            for image in images
+            for image in session.scalars(_due(rt, now))
         ]
+
+
+def _due(rt: Runtime, now: datetime.datetime | None) -> Select[Image]:
+    return (
+        select(Image)
+        .where(Image.status == PENDING_DELETE, Image.deleted_at <= cutoff(rt, now))
+        .order_by(Image.deleted_at, Image.id)
+    )
 
 
 def run_pass(
@@ -142,7 +142,10 @@ def run_pass(
     a database error while scrubbing one image is logged and reported in the result.
     Setting ``stop`` skips the images not started yet.
     """
+    now = now or utcnow()
     limit = cutoff(rt, now)
+    # Locations removed from live images (PATCH, DELETE /v2/stores/...) first.
+    locations.scrub_removed(rt, limit)
     image_ids = due(rt, now)
     result = PassResult()
     if not image_ids:

@@ -12,7 +12,8 @@ import abc
 import dataclasses
 from collections.abc import Iterator
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, ClassVar, Self
+from urllib.parse import urlsplit
 
 #: Chunk size of reads unless the caller asks otherwise.
 DEFAULT_CHUNK_SIZE = 1 << 20
@@ -85,6 +86,26 @@ class StoreDriver(abc.ABC):
 
     scheme: str
     store_id: str
+    #: Every scheme of the locations the driver reads (``scheme`` is the one it writes).
+    schemes: ClassVar[tuple[str, ...]] = ()
+    #: True for drivers that only read (``begin_write`` and ``delete`` are unsupported).
+    read_only: ClassVar[bool] = False
+
+    def public_uri(self, uri: str) -> str:
+        """``uri`` as it may be shown to users and logs: without credentials.
+
+        The default suits drivers whose locations never carry a secret.
+        """
+        return uri
+
+    def owns(self, uri: str) -> bool:
+        """Whether ``uri`` is a location of this store, decided without any I/O.
+
+        The default accepts every URI of the driver's schemes; drivers that can
+        tell their own locations apart (a folder, an endpoint) say so, which
+        lets several stores of one type live side by side.
+        """
+        return urlsplit(uri).scheme in self.schemes
 
     @abc.abstractmethod
     def begin_write(self, image_id: str) -> StoreWriter:

@@ -15,6 +15,8 @@ import time
 from collections.abc import Iterator
 from stat import S_ISREG
 
+from oslo_config import cfg
+
 from glimpse.store.base import (
     DEFAULT_CHUNK_SIZE,
     StoredObject,
@@ -47,6 +49,17 @@ _DENIED_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
 # os.link fails with these on filesystems without hard links (some FUSE and
 # SMB mounts); the commit then falls back to check-and-rename.
 _NO_LINK_ERRNOS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK})
+
+
+def options() -> list[cfg.Opt]:
+    """The store's options, with Glance's names."""
+    return [
+        cfg.StrOpt(
+            "filesystem_store_datadir",
+            help="Directory to which the filesystem backend store writes images. Defaults to "
+            "images/<store id> in the data folder.",
+        ),
+    ]
 
 
 def _store_error(exc: OSError, action: str, path: str) -> StoreError:
@@ -91,6 +104,7 @@ class FilesystemStore(StoreDriver):
     """
 
     scheme = "file"
+    schemes = ("file",)
 
     def __init__(self, datadir: str | os.PathLike[str], store_id: str = "file") -> None:
         self.datadir = os.path.abspath(os.fspath(datadir))
@@ -163,6 +177,13 @@ class FilesystemStore(StoreDriver):
 
     def local_path(self, uri: str) -> str | None:
         return self._path_of(uri)
+
+    def owns(self, uri: str) -> bool:
+        try:
+            self._path_of(uri)
+        except StoreNotFound:
+            return False
+        return True
 
     def cleanup_stale_temporaries(
         self, older_than_seconds: float, *, dry_run: bool = False

@@ -339,6 +339,14 @@ class S3Store(StoreDriver):
         """``uri`` without keys; see :func:`public_uri`."""
         return public_uri(uri)
 
+    def owns(self, uri: str) -> bool:
+        """Locations at this store's endpoint, whoever's keys they carry."""
+        try:
+            location = parse_location(uri)
+        except ValueError:
+            return False
+        return location.endpoint.rstrip("/") == self.endpoint
+
     def begin_write(self, image_id: str) -> StoreWriter:
         location = self._own_location(image_id)
         public = location.uri(credentials=False)

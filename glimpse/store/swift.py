@@ -384,6 +384,14 @@ class SwiftStore(StoreDriver):
         """``uri`` without credentials; see :func:`public_uri`."""
         return public_uri(uri)
 
+    def owns(self, uri: str) -> bool:
+        """Locations at this store's auth address, whoever's credentials they carry."""
+        try:
+            self._location(uri)
+        except StoreNotFound:
+            return False
+        return True
+
     def begin_write(self, image_id: str) -> StoreWriter:
         location = self._own_location(image_id)
         # Checked here as well as at commit so a conflicting upload fails

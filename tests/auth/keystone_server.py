@@ -4,12 +4,13 @@ The recipe is shared/tools/tempest-image.sh's, made self-contained and quick to 
 
 * the venv lives in a stable folder (``$GLIMPSE_KEYSTONE_VENV``, default
   /tmp/glimpse-keystone-venv) and is built once, under a file lock, by pip from PyPI;
-* next to it a *template* (``keystone-manage db_sync``, ``bootstrap``, fernet and
-  credential keys) is built once per recipe version;
+* next to it a *template* is built once per recipe version: ``keystone-manage
+  db_sync`` and ``bootstrap``, fernet and credential keys, and the identities the
+  tests use, created through Keystone's API (their ids kept in ``ids.json``);
 * each test session copies the template into its own folder and runs gunicorn on a
   free loopback port (gunicorn reads its options from ``./gunicorn.conf.py``: Keystone
-  parses ``sys.argv`` itself and would reject gunicorn's arguments), then creates the
-  identities the tests use through Keystone's API.
+  parses ``sys.argv`` itself and would reject gunicorn's arguments). One worker with
+  threads, so Keystone's in-memory cache stays coherent.
 
 Identities (password ``secret`` for every user, domain Default unless said):
 ``admin`` (admin of project ``admin`` and of the system), ``glance`` (role ``service``
@@ -24,9 +25,11 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import grp
+import json
 import os
 import pwd
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -41,7 +44,7 @@ from tests.support.server import free_port
 REQUIREMENTS = ("keystone==30.0.0", "gunicorn==27.0.1")
 PASSWORD = "secret"
 #: Bumped whenever the template recipe changes, so stale templates are not reused.
-_TEMPLATE_VERSION = "1"
+_TEMPLATE_VERSION = "2"
 _START_TIMEOUT = 60.0
 
 
@@ -100,8 +103,12 @@ def ensure_venv() -> Path:
         if result.returncode != 0:
             tail = (result.stdout + result.stderr)[-3000:]
             if not _index_reachable():
+                lines = [line for line in tail.splitlines() if line.strip()]
+                errors = [line for line in lines if line.startswith("ERROR")] or lines or [""]
+                last = errors[-1]
                 raise KeystoneUnavailable(
-                    f"PyPI is unreachable, so Keystone cannot be installed:\n{tail}", skip=True
+                    f"PyPI is unreachable, so Keystone cannot be installed (pip: {last})",
+                    skip=True,
                 )
             raise KeystoneUnavailable(f"pip install {' '.join(REQUIREMENTS)} failed:\n{tail}")
         marker.write_text(wanted)
@@ -173,7 +180,11 @@ def _manage(venv: Path, conf: Path, *args: str) -> None:
 
 
 def ensure_template(venv: Path) -> Path:
-    """A migrated, bootstrapped database with its keys, built once per venv and recipe."""
+    """Keystone's database, keys and test identities, built once per venv and recipe.
+
+    ``keystone-manage`` migrates and bootstraps it; a Keystone started on it creates
+    the identities, whose ids are kept in ``ids.json``.
+    """
     template = venv / f"template-{_TEMPLATE_VERSION}"
     with _locked(venv / "template.lock"):
         if (template / ".ready").exists():
@@ -190,10 +201,19 @@ def ensure_template(venv: Path) -> Path:
         _manage(venv, conf, "credential_setup", *owner)
         _manage(venv, conf, "db_sync")
         _manage(venv, conf, "bootstrap", "--bootstrap-password", PASSWORD)
-        import sqlite3
-
         with contextlib.closing(sqlite3.connect(template / "keystone.db")) as db:
             db.execute("PRAGMA journal_mode=WAL")
+        process = KeystoneProcess(venv, template)
+        process.start()
+        try:
+            server = Keystone(process)
+            server.create_identities()
+            server.close()
+        finally:
+            process.stop()
+        with contextlib.closing(sqlite3.connect(template / "keystone.db")) as db:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        (template / "ids.json").write_text(json.dumps(server.ids))
         (template / ".ready").write_text("")
     return template
 
@@ -208,20 +228,20 @@ class KeystoneProcess:
         self.process: subprocess.Popen[bytes] | None = None
         self.url = ""
 
-    def start(self) -> None:
-        for _ in range(3):
-            port = free_port()
-            etc = self.folder / f"etc-{port}"
-            etc.mkdir(parents=True)
-            (etc / "keystone.conf").write_text(_keystone_conf(self.folder, self.expiration))
-            (etc / "gunicorn.conf.py").write_text(
-                'wsgi_app = "keystone.wsgi.api:application"\n'
-                f'bind = "127.0.0.1:{port}"\n'
-                "workers = 1\nthreads = 8\ntimeout = 120\n"
-                f'errorlog = "{self.folder}/gunicorn-{port}.log"\n'
-                "control_socket_disable = True\n" + _SQLITE_HOOK
-            )
-            log = (self.folder / f"gunicorn-{port}.out").open("wb")
+    def launch(self) -> None:
+        """Start gunicorn on a free port without waiting for it (see :meth:`ready`)."""
+        port = free_port()
+        etc = self.folder / f"etc-{port}"
+        etc.mkdir(parents=True)
+        (etc / "keystone.conf").write_text(_keystone_conf(self.folder, self.expiration))
+        (etc / "gunicorn.conf.py").write_text(
+            'wsgi_app = "keystone.wsgi.api:application"\n'
+            f'bind = "127.0.0.1:{port}"\n'
+            "workers = 1\nthreads = 8\ntimeout = 120\n"
+            f'errorlog = "{self.folder}/gunicorn-{port}.log"\n'
+            "control_socket_disable = True\n" + _SQLITE_HOOK
+        )
+        with (self.folder / f"gunicorn-{port}.out").open("wb") as log:
             self.process = subprocess.Popen(
                 [str(self.venv / "bin" / "gunicorn")],  # no argv: see the module docstring
                 cwd=etc,
@@ -230,17 +250,12 @@ class KeystoneProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-            log.close()
-            self.url = f"http://127.0.0.1:{port}"
-            if self._wait():
-                return
-            self.stop()
-        raise KeystoneUnavailable(f"Keystone did not start; see {self.folder}")
+        self.url = f"http://127.0.0.1:{port}"
 
-    def _wait(self) -> bool:
+    def ready(self) -> bool:
+        """Wait until the launched Keystone answers; False if it died or never did."""
         deadline = time.monotonic() + _START_TIMEOUT
-        while time.monotonic() < deadline:
-            assert self.process is not None
+        while self.process is not None and time.monotonic() < deadline:
             if self.process.poll() is not None:
                 return False
             try:
@@ -250,6 +265,15 @@ class KeystoneProcess:
                 pass
             time.sleep(0.1)
         return False
+
+    def start(self) -> None:
+        """Launch and wait, trying other ports if one was taken meanwhile."""
+        for _ in range(3):
+            self.launch()
+            if self.ready():
+                return
+            self.stop()
+        raise KeystoneUnavailable(f"Keystone did not start; see {self.folder}")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -268,7 +292,10 @@ class Keystone:
         self.process = process
         self.url = process.url
         self.http = httpx.Client(base_url=self.url, timeout=30.0, trust_env=False)
-        self.ids: dict[str, str] = {}
+        ids = process.folder / "ids.json"
+        self.ids: dict[str, str] = json.loads(ids.read_text()) if ids.exists() else {}
+        #: A second Keystone issuing short-lived tokens, when the fixture launched one.
+        self.companion: KeystoneProcess | None = None
 
     # -- tokens ---------------------------------------------------------------------
 
@@ -384,7 +411,8 @@ def start(folder: Path) -> KeystoneProcess:
     venv = ensure_venv()
     source = ensure_template(venv)
     folder.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(source / "keystone.db", folder / "keystone.db")
+    for name in ("keystone.db", "ids.json"):
+        shutil.copy2(source / name, folder / name)
     for sub in ("fernet-keys", "credential-keys"):
         shutil.copytree(source / sub, folder / sub)
     process = KeystoneProcess(venv, folder)

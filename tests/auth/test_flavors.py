@@ -6,6 +6,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -240,3 +241,16 @@ def test_identity_base_url() -> None:
     assert identity_base_url("http://k:5000/v3/") == "http://k:5000"
     assert identity_base_url("http://k/identity/v3") == "http://k/identity"
     assert identity_base_url("http://k:5000") == "http://k:5000"
+
+
+def test_only_the_unauthenticated_mode_is_held_to_loopback(tmp_path: Path) -> None:
+    from glimpse.cmd import api
+
+    conf = config.new_conf([])
+    conf.set_override("data_dir", str(tmp_path))
+    conf.set_override("bind_host", "0.0.0.0")
+    with pytest.raises(SystemExit, match="refusing"):
+        api.prepare(conf)
+    for flavor in ("keystone", "trusted-auth"):
+        conf.set_override("flavor", flavor, group="paste_deploy")
+        api.prepare(conf).close()

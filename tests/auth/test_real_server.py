@@ -16,7 +16,7 @@ from tests.support.server import Server, running
 @pytest.fixture
 def server(keystone: Keystone, database_url: str, tmp_path: Path) -> Iterator[Server]:
     databases.empty_tables(database_url)
-    options = {
+    options: dict[str, dict[str, object]] = {
         "DEFAULT": {"allow_anonymous_access": "false"},
         "paste_deploy": {"flavor": "keystone"},
         "keystone_authtoken": {

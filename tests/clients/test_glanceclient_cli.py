@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import hashlib
 import os
 import subprocess
 import sys
@@ -209,24 +210,32 @@ def test_hidden_images(glance: Glance) -> None:
     assert glance(ALICE, "image-list").ids() == {shown_id, hidden["id"]}
 
 
-def _active_image(glance: Glance, tmp_path: Path) -> str:
+def test_upload_download_deactivate_and_reactivate(glance: Glance, tmp_path: Path) -> None:
     image_id = glance(ALICE, "image-create", "--name", "active", "--disk-format", "raw",
                       "--container-format", "bare").properties()["id"]
     data = tmp_path / "disk.raw"
-    data.write_bytes(b"x" * 4096)
-    upload = glance(ALICE, "image-upload", image_id, "--file", str(data), expect=None)
-    if upload.code != 0:
-        pytest.skip(f"image data upload is not served yet: {upload.err.strip()[:200]}")
-    return image_id
+    data.write_bytes(bytes(range(256)) * 64)
+    uploaded = glance(ALICE, "image-upload", image_id, "--file", str(data))
+    assert uploaded.out.strip() == ""
+    shown = glance(ALICE, "image-show", image_id).properties()
+    assert shown["status"] == "active" and shown["size"] == str(len(data.read_bytes()))
+    assert shown["checksum"] == hashlib.md5(data.read_bytes()).hexdigest()
+    assert shown["os_hash_algo"] == "sha512"
+    assert shown["os_hash_value"] == hashlib.sha512(data.read_bytes()).hexdigest()
 
-
-def test_deactivate_and_reactivate(glance: Glance, tmp_path: Path) -> None:
-    image_id = _active_image(glance, tmp_path)
     glance(ALICE, "image-deactivate", image_id)
     assert glance(ALICE, "image-show", image_id).properties()["status"] == "deactivated"
     glance(ALICE, "image-deactivate", image_id)  # idempotent
+    # A deactivated image's data is for administrators only.
+    copy = tmp_path / "copy.raw"
+    refused = glance(ALICE, "image-download", image_id, "--file", str(copy), expect=None)
+    assert refused.code != 0 and "403 Forbidden" in refused.err
+
     glance(ALICE, "image-reactivate", image_id)
     assert glance(ALICE, "image-show", image_id).properties()["status"] == "active"
+    # glanceclient verifies os_hash_value of what it downloads.
+    glance(ALICE, "image-download", image_id, "--file", str(copy))
+    assert copy.read_bytes() == data.read_bytes()
 
 
 def test_deactivate_needs_an_active_image(glance: Glance) -> None:

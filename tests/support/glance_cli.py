@@ -1,0 +1,69 @@
+"""Running python-glanceclient's ``glance`` command against a test server.
+
+Identity without Keystone: ``--os-auth-token user:project:roles`` (glanceclient
+percent-encodes it on the wire). glanceclient reads image data from any stdin that is not a
+terminal, so the command runs with stdin closed, as under cron.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+GLANCE = str(Path(sys.executable).with_name("glance"))
+
+
+@dataclasses.dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def table(self) -> list[dict[str, str]]:
+        """The rows of the first prettytable in the output, keyed by its header; a cell
+        wrapped over several lines is joined back with spaces."""
+        lines = [line.strip() for line in self.out.splitlines() if line.startswith("|")]
+        cells = [[cell.strip() for cell in line[1:-1].split("|")] for line in lines]
+        if not cells:
+            return []
+        header, rows = cells[0], cells[1:]
+        joined: list[list[str]] = []
+        for row in rows:
+            if joined and row[0] == "" and any(row):
+                joined[-1] = [f"{a} {b}".strip() for a, b in zip(joined[-1], row, strict=True)]
+            else:
+                joined.append(row)
+        return [dict(zip(header, row, strict=True)) for row in joined]
+
+    def properties(self) -> dict[str, str]:
+        """A ``Property | Value`` table as a dict."""
+        return {row["Property"]: row["Value"] for row in self.table()}
+
+    def column(self, name: str) -> list[str]:
+        return [row[name] for row in self.table()]
+
+
+Glance = Callable[..., Result]
+
+
+def runner(server: str, home: Path) -> Glance:
+    """``run(token, *args, expect=0)``: run ``glance`` as ``token`` and check its exit code
+    (``expect=None`` checks nothing)."""
+    # No OS_* settings from the caller's shell, and a private schema cache.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+    env["HOME"] = str(home)
+
+    def run(token: str, *args: str, expect: int | None = 0) -> Result:
+        command = ["sh", "-c", 'exec "$@" <&-', "glance", GLANCE,
+                   "--os-image-url", server, "--os-auth-token", token, *args]
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+        result = Result(done.returncode, done.stdout, done.stderr)
+        if expect is not None:
+            assert result.code == expect, result
+        return result
+
+    return run
