@@ -89,7 +89,9 @@ _ROCKY_DEFAULTS: dict[str, tuple[str, str]] = {
 
 # Glance 2023.1's defaults (glance/policies/), where they differ from Rocky's. An admin
 # is an admin in any project, as in Glance; "member" and "reader" are project personas
-# (Keystone's implied roles put "reader" in every member's token).
+# (Keystone's implied roles put "reader" in every member's token). "default" stays
+# admin-only: Glance's later "" would only open rules nobody registered, and the task
+# rules it stood behind are written out as "" here.
 _CONTEXT_ADMIN = "rule:context_is_admin"
 _PROJECT_MEMBER = "role:member and project_id:%(project_id)s"
 _PROJECT_READER = "role:reader and project_id:%(project_id)s"

@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse, Response
 from glimpse import errors
 from glimpse.http import views
 from glimpse.http.requests import context, image_id_param, no_body, read_json, runtime
-from glimpse.services import image_listing, image_patch, images
+from glimpse.services import image_listing, image_patch, images, imports
 
 
 def _location(request: Request, path: str) -> str:
@@ -21,7 +21,7 @@ async def create(request: Request) -> Response:
     body = await read_json(request)
     image = await run_in_threadpool(images.create, rt, ctx, body)
     headers = {"Location": _location(request, f"/v2/images/{image.id}")}
-    methods = [m for m in rt.conf.enabled_import_methods if m]
+    methods = imports.import_methods(rt)
     if methods:
         headers["OpenStack-image-import-methods"] = ",".join(methods)
     if rt.stores.multi:

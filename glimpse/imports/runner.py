@@ -19,26 +19,22 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from glimpse.data.pipeline import PipelineResult, SizeMismatch, iter_store, store_stream
-from glimpse.db.models import Image, ImageLocation, ImageProperty, utcnow
-from glimpse.imports import queue, web_download
+from glimpse.data.pipeline import store_stream
+from glimpse.db.models import Image, ImageProperty, utcnow
+from glimpse.imports import queue, to_stores, web_download
+from glimpse.imports.errors import ImportFailed
 from glimpse.imports.queue import Claim, LeaseLost
 from glimpse.notifications import payloads
 from glimpse.runtime import Runtime
-from glimpse.services import image_data
-from glimpse.services.imports import IMPORT_TASK_PROPERTY
+from glimpse.services.import_targets import COPY_IMAGE
 from glimpse.services.records import ImageRecord
 from glimpse.services.tasks import TaskRecord
 from glimpse.store.base import StoreDriver
-from glimpse.store.errors import StoreConflict, StoreError, StoreNotFound
+from glimpse.store.errors import StoreError, StoreNotFound
 
 LOG = logging.getLogger(__name__)
-FAILED_IMPORT_PROPERTY = "os_glance_failed_import"
-IMPORTING_TO_PROPERTY = "os_glance_importing_to_stores"
 
-
-class ImportFailed(Exception):
-    """The import cannot succeed; the message is shown to the user in the task."""
+__all__ = ["ImportFailed", "run"]
 
 
 class _Progress:
@@ -158,10 +154,13 @@ def _load(rt: Runtime, image_id: str) -> dict[str, Any]:
 
 
 async def _import(rt: Runtime, claim: Claim, image_id: str, progress: _Progress) -> None:
-    await run_in_threadpool(_load, rt, image_id)
     request = claim.input.get("import_req") or {}
     method = request.get("method") or {}
     name = method.get("name") if claim.task_type != "import" else "web-download"
+    if name == COPY_IMAGE:
+        await to_stores.copy_image(rt, claim, image_id, progress)
+        return
+    await run_in_threadpool(_load, rt, image_id)
     staging = rt.stores.staging
     staged_uri = staging.uri_for(image_id)
     if name == "web-download":
@@ -178,26 +177,7 @@ async def _import(rt: Runtime, claim: Claim, image_id: str, progress: _Progress)
         raise ImportFailed(f"Import method {name!r} is not supported.")
 
     await run_in_threadpool(_prepare_staged, rt, claim, image_id)
-    store_id = claim.input.get("backend")
-    driver = rt.stores.get(store_id) if store_id else rt.stores.default
-    if driver is None:
-        raise ImportFailed(f"Store {store_id!r} is not configured.")
-    result = await _copy_to_store(rt, claim, image_id, driver, progress)
-    expected = method.get("expected_hash")
-    if isinstance(expected, dict):
-        algo = expected.get("algorithm")
-        actual = result.checksum if algo == "md5" else result.os_hash_value
-        if str(expected.get("value", "")).lower() != actual:
-            await run_in_threadpool(_discard, driver, result.stored.uri)
-            raise ImportFailed(
-                f"The {algo} digest of the imported data is {actual}, not the expected "
-                f"{expected.get('value')}."
-            )
-    try:
-        await run_in_threadpool(_activate, rt, claim, image_id, driver, result)
-    except BaseException:
-        await run_in_threadpool(_discard, driver, result.stored.uri)
-        raise
+    await to_stores.import_staged(rt, claim, image_id, progress, method.get("expected_hash"))
     await run_in_threadpool(_discard, staging, staged_uri)
 
 
@@ -303,96 +283,6 @@ def _apply_changes(rt: Runtime, claim: Claim, image_id: str, changes: dict[str, 
         image.updated_at = now
 
 
-async def _copy_to_store(rt: Runtime, claim: Claim, image_id: str, driver: StoreDriver,
-                         progress: _Progress) -> PipelineResult:
-    staging = rt.stores.staging
-    staged_uri = staging.uri_for(image_id)
-
-    def limits() -> tuple[int | None, Any, int]:
-        with rt.db.transaction() as session:
-            image = session.get(Image, image_id)
-            assert image is not None
-            found = image_data.storage_limits(rt, session, image)
-            record = ImageRecord.of(image)
-        rt.notifier.info("image.prepare", payloads.image(record))
-        return found
-
-    try:
-        size_limit, on_limit, _quota = await run_in_threadpool(limits)
-    except Exception as exc:
-        raise ImportFailed(str(exc)) from exc
-    writer = await _begin_write(driver, image_id)
-    body = await iter_store(staging, staged_uri)
-    progress.done = 0
-    progress.total = await run_in_threadpool(staging.stat, staged_uri)
-
-    async def counted() -> AsyncIterator[bytes]:
-        async for chunk in body:
-            progress.done += len(chunk)
-            yield chunk
-
-    try:
-        return await store_stream(
-            counted(), writer, hash_algo=str(rt.conf.hashing_algorithm), size_limit=size_limit,
-            expected_size=None, on_limit=on_limit,
-        )
-    except SizeMismatch as exc:
-        raise ImportFailed(str(exc)) from exc
-    except StoreError as exc:
-        raise ImportFailed(f"Writing to store {driver.store_id} failed: {exc}") from exc
-    except Exception as exc:
-        message = getattr(exc, "message", None)
-        if message:
-            raise ImportFailed(message) from exc
-        raise
-
-
-async def _begin_write(driver: StoreDriver, image_id: str) -> Any:
-    try:
-        return await run_in_threadpool(driver.begin_write, image_id)
-    except StoreConflict:
-        # Data an earlier attempt wrote but never activated: no location refers to it.
-        uri_for = getattr(driver, "uri_for", None)
-        if uri_for is None:
-            raise ImportFailed(
-                f"Store {driver.store_id} already holds data for this image."
-            ) from None
-        await run_in_threadpool(_discard, driver, uri_for(image_id))
-        return await run_in_threadpool(driver.begin_write, image_id)
-
-
-def _activate(rt: Runtime, claim: Claim, image_id: str, driver: StoreDriver,
-              result: PipelineResult) -> None:
-    with rt.db.transaction() as session:
-        image = session.get(Image, image_id)
-        if image is None or image.deleted or image.status != "importing":
-            queue.finish(rt, session, claim, "failure",
-                         message=f"Image {image_id} was deleted during its import.")
-            raise ImportFailed(f"Image {image_id} was deleted during its import.")
-        now = utcnow()
-        image.status = "active"
-        image.size = result.size
-        if image.virtual_size is None and image.disk_format in ("raw", "iso"):
-            image.virtual_size = result.size
-        image.checksum = result.checksum
-        image.os_hash_algo = result.os_hash_algo
-        image.os_hash_value = result.os_hash_value
-        image.updated_at = now
-        metadata = dict(result.stored.metadata)
-        metadata.setdefault("store", driver.store_id)
-        image.locations.append(ImageLocation(
-            value=result.stored.uri, meta_data=json.dumps(metadata), status="active",
-            position=len(image.locations), created_at=now, updated_at=now, deleted=False))
-        for prop in list(image.properties):
-            if prop.name in (IMPORT_TASK_PROPERTY, IMPORTING_TO_PROPERTY, FAILED_IMPORT_PROPERTY):
-                image.properties.remove(prop)
-        finished = queue.finish(rt, session, claim, "success", result={"image_id": image_id})
-        record = ImageRecord.of(image)
-    for event_type in ("image.upload", "image.activate", "image.update"):
-        rt.notifier.info(event_type, payloads.image(record))
-    rt.notifier.info("task.success", payloads.task(finished))
-
-
 def _discard(driver: StoreDriver, uri: str) -> None:
     try:
         driver.delete(uri)
@@ -409,24 +299,12 @@ async def _fail(rt: Runtime, claim: Claim, image_id: Any, message: str) -> None:
         with rt.db.transaction() as session:
             if isinstance(image_id, str):
                 image = session.get(Image, image_id)
-                if image is not None and not image.deleted and image.status == "importing":
-                    image.status = "queued"
-                    image.size = None
-                    image.virtual_size = None
-                    image.updated_at = utcnow()
-                    store = claim.input.get("backend") or rt.stores.default_id
-                    for prop in list(image.properties):
-                        if prop.name in (IMPORT_TASK_PROPERTY, IMPORTING_TO_PROPERTY):
-                            image.properties.remove(prop)
-                    now = utcnow()
-                    failed = [p for p in image.properties if p.name == FAILED_IMPORT_PROPERTY]
-                    if failed:
-                        failed[0].value = store
-                    else:
-                        image.properties.append(ImageProperty(
-                            name=FAILED_IMPORT_PROPERTY, value=store, created_at=now,
-                            updated_at=now, deleted=False))
-                    reverted.append(ImageRecord.of(image))
+                if image is not None and not image.deleted:
+                    was_importing = image.status == "importing"
+                    # Back to queued (copy-image: unchanged), lock released, stores failed.
+                    to_stores.record_failure(rt, claim, image)
+                    if was_importing or to_stores.is_copy(claim):
+                        reverted.append(ImageRecord.of(image))
             return queue.finish(rt, session, claim, "failure", message=message)
 
     try:

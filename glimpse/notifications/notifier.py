@@ -101,7 +101,11 @@ class MessagingBackend:
         url = group.transport_url or conf.transport_url
         try:
             self._transport = oslo_messaging.get_notification_transport(own, url=url)
-        except (oslo_messaging.InvalidTransportURL, oslo_messaging.DriverLoadFailure) as exc:
+        except (
+            oslo_messaging.InvalidTransportURL,
+            oslo_messaging.DriverLoadFailure,
+            ValueError,  # a malformed URL the parser did not catch (rabbit://h:port-text/)
+        ) as exc:
             raise NotificationConfigError(f"Cannot use the notification transport: {exc}") from exc
         self._notifier = oslo_messaging.Notifier(
             self._transport,

@@ -14,7 +14,7 @@ from glimpse.context import RequestContext
 from glimpse.db.models import ImageProperty, utcnow
 from glimpse.notifications import payloads
 from glimpse.runtime import Runtime
-from glimpse.services import access, tasks
+from glimpse.services import access, import_targets, tasks
 from glimpse.services.records import ImageRecord
 from glimpse.services.tasks import TaskRecord
 
@@ -24,13 +24,21 @@ IMPORT_TASK_PROPERTY = "os_glance_import_task"
 
 
 def import_methods(rt: Runtime) -> list[str]:
-    return [m for m in rt.conf.enabled_import_methods if m]
+    methods = [m for m in rt.conf.enabled_import_methods if m]
+    if not rt.stores.multi:
+        # Copying between stores needs several of them; Glance hides it likewise.
+        methods = [m for m in methods if m != import_targets.COPY_IMAGE]
+    return methods
 
 
 def start_import(
     rt: Runtime, context: RequestContext, image_id: str, body: Any, store_id: str | None
-) -> TaskRecord:
-    """Validate an import request and queue it for a worker (202)."""
+) -> TaskRecord | None:
+    """Validate an import request and queue it for a worker (202).
+
+    None when there is nothing to do: ``copy-image`` to ``all_stores`` of an image
+    already in every store.
+    """
     access.require_writable_context(context)
     method = body.get("method") if isinstance(body, dict) else None
     if not isinstance(method, dict) or not isinstance(method.get("name"), str):
@@ -50,8 +58,11 @@ def start_import(
         access.require_modify(context, image, "You are not permitted to import data to this image.")
         rt.policy.enforce(context, "modify_image", access.policy_target(image))
         rt.policy.enforce(context, "add_task", {"owner": context.owner})
-        if image.status == "active":
+        copy = name == import_targets.COPY_IMAGE
+        if image.status == "active" and not copy:
             raise errors.Conflict(f"Image {image_id} is active; it cannot be imported again.")
+        if copy and image.status != "active":
+            raise errors.Conflict("Only images with status active can be targeted for copying")
         if name == "web-download" and image.status != "queued":
             raise errors.Conflict(
                 f"Image {image_id} must be queued for web-download, not {image.status}."
@@ -60,16 +71,20 @@ def start_import(
             raise errors.Conflict(
                 f"Image {image_id} has no staged data: stage it first (status is {image.status})."
             )
-        if name not in ("web-download", "glance-direct") and image.status not in (
-            "queued", "uploading"
+        if name not in ("web-download", "glance-direct", import_targets.COPY_IMAGE) and (
+            image.status not in ("queued", "uploading")
         ):
             raise errors.Conflict(f"Image {image_id} cannot be imported in status {image.status}.")
         if not (image.disk_format and image.container_format):
             raise errors.Conflict(
                 "The 'disk_format' and 'container_format' of the image must be set before import."
             )
-        if store_id is not None and rt.stores.get(store_id) is None:
-            raise errors.Conflict(f"Unknown store '{store_id}'.")
+        targets = import_targets.requested(rt, body, store_id)
+        if copy:
+            _check_import_lock(session, image)
+            targets = import_targets.for_copy(image, targets, body.get("all_stores") is True)
+            if not targets.stores:
+                return None
         if name == "web-download":
             if not isinstance(uri, str) or not uri:
                 raise errors.BadRequest("web-download requires a 'uri'.")
@@ -84,17 +99,37 @@ def start_import(
             context,
             IMPORT_TASK_TYPE,
             {"image_id": image_id, "import_req": body, "backend": store_id,
+             "stores": targets.stores,
+             "all_stores_must_succeed": targets.all_stores_must_succeed,
              "roles": list(context.roles)},
             image_id,
         )
         session.flush()
-        image.status = "importing"
+        if not copy:
+            image.status = "importing"
         image.updated_at = utcnow()
         _set_property(image, IMPORT_TASK_PROPERTY, task.id)
+        if rt.stores.multi:
+            import_targets.start(image, targets.stores)
         image_record, task_record = ImageRecord.of(image), TaskRecord.of(task)
     rt.notifier.info("image.update", payloads.image(image_record))
     rt.notifier.info("task.create", payloads.task(task_record))
     return task_record
+
+
+def _check_import_lock(session: Any, image: Any) -> None:
+    """409 while another import of the image is pending or running (Glance's import lock)."""
+    from glimpse.db.models import Task
+
+    holder = import_targets.property_value(image, IMPORT_TASK_PROPERTY)
+    if not holder:
+        return
+    task = session.get(Task, holder)
+    if task is not None and not task.deleted and task.status in ("pending", "processing"):
+        raise errors.Conflict(
+            f"New operation on image '{image.id}' is not permitted as prior operation is "
+            "still in progress"
+        )
 
 
 def _check_expected_hash(rt: Runtime, expected: Any) -> None:

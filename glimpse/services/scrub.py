@@ -118,7 +118,7 @@ def plan(rt: Runtime, now: datetime.datetime | None = None) -> list[PendingImage
                 # Never None here: the query compares it.
                 deleted_at=image.deleted_at or datetime.datetime.min,
                 locations=tuple(
-                    _public_uri(rt, loc.value, _metadata(loc)) for loc in _pending(image)
+                    rt.stores.public_uri(loc.value, _metadata(loc)) for loc in _pending(image)
                 ),
             )
             for image in session.scalars(_due(rt, now))
@@ -261,7 +261,7 @@ def _metadata(loc: ImageLocation) -> dict[str, Any]:
 def _delete_data(rt: Runtime, image_id: str, loc: ImageLocation) -> bool:
     """Delete one location's data; False when it must be tried again next pass."""
     metadata = _metadata(loc)
-    shown = _public_uri(rt, loc.value, metadata)
+    shown = rt.stores.public_uri(loc.value, metadata)
     try:
         driver = rt.stores.for_location(loc.value, metadata)
     except StoreNotFound:
@@ -285,14 +285,3 @@ def _delete_data(rt: Runtime, image_id: str, loc: ImageLocation) -> bool:
         LOG.exception("Image %s: deleting %s failed; it stays pending_delete", image_id, shown)
         return False
     return True
-
-
-def _public_uri(rt: Runtime, uri: str, metadata: dict[str, Any]) -> str:
-    """``uri`` as it may be shown: drivers whose URIs carry credentials strip them."""
-    try:
-        driver = rt.stores.for_location(uri, metadata)
-    except StoreNotFound:
-        scheme, separator, rest = uri.partition("://")
-        return f"{scheme}{separator}{rest.rpartition('@')[2]}"
-    public = getattr(driver, "public_uri", None)
-    return str(public(uri)) if callable(public) else uri

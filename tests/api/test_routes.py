@@ -67,7 +67,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/v2/schemas/metadefs/resource_types"): SERVED,
     # 2.7 Discovery
     ("GET", "/v2/info/import"): SERVED,
-    ("GET", "/v2/info/stores"): NOT_YET,  # 404 "Multi backend is not supported" when served
+    ("GET", "/v2/info/stores"): SERVED,  # 404 "Multi backend is not supported" without it
     # 2.8 Metadata definitions
     ("GET", "/v2/metadefs/resource_types"): SERVED,
     ("GET", "/v2/metadefs/namespaces/{ns}/resource_types"): SERVED,
@@ -102,6 +102,7 @@ ROUTES: dict[tuple[str, str], str] = {
 #: Routes served beyond Rocky's (spec §17), with the release that added them.
 LATER_ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/v2/images/{image_id}/tasks"): "Wallaby (2.12)",
+    ("DELETE", "/v2/stores/{store_id}/{image_id}"): "Ussuri (2.10)",
 }
 
 #: Routes whose correct answer is itself a 404 or 405, and how to tell it from the router's.

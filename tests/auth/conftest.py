@@ -50,7 +50,9 @@ def keystone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keystone]:
     _TIMINGS["start"] = time.monotonic() - mark
     _TIMINGS["total"] = time.monotonic() - began
     # The short-lived companion (see short_lived_keystone) starts while tests run.
-    companion = KeystoneProcess(process.venv, process.folder, expiration=4)
+    companion = KeystoneProcess(
+        process.venv, process.folder, expiration=keystone_server.SHORT_LIFETIME
+    )
     companion.launch()
     server = Keystone(process)
     server.companion = companion
@@ -64,7 +66,7 @@ def keystone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keystone]:
 
 @pytest.fixture(scope="session")
 def short_lived_keystone(keystone: Keystone) -> Iterator[Keystone]:
-    """A second Keystone on the same database and keys whose tokens expire after 4 seconds.
+    """A second Keystone on the same database and keys whose tokens expire in SHORT_LIFETIME s.
 
     Its tokens are valid for the main Keystone (fernet tokens carry their expiry), so
     Glimpse, validating against the main one, sees them expire.

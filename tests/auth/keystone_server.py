@@ -43,6 +43,8 @@ from tests.support.server import free_port
 
 REQUIREMENTS = ("keystone==30.0.0", "gunicorn==27.0.1")
 PASSWORD = "secret"
+#: Seconds the tokens of the short-lived companion Keystone last.
+SHORT_LIFETIME = 5
 #: Bumped whenever the template recipe changes, so stale templates are not reused.
 _TEMPLATE_VERSION = "2"
 _START_TIMEOUT = 60.0

@@ -1,4 +1,8 @@
-"""A real ``glimpse-api`` per test module, for the tests that drive real clients."""
+"""A real ``glimpse-api`` for the tests that drive real clients.
+
+One server per database backend serves the whole session (the ``database_url``
+fixture is session-scoped too); each test starts from emptied tables.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +14,11 @@ from tests.support import databases
 from tests.support.server import Server, running
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def running_server(
     database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
-    """One server process per module and database backend."""
+    """One server process per database backend."""
     with running(database_url, tmp_path_factory.mktemp("server")) as server:
         yield server
 

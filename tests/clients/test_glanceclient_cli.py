@@ -30,12 +30,21 @@ class Result:
     err: str
 
     def table(self) -> list[dict[str, str]]:
-        """The rows of the first prettytable in the output, keyed by its header."""
+        """The rows of the prettytable in the output, keyed by its header.
+
+        glanceclient wraps long values (a sha512 hexdigest) onto continuation lines
+        whose first column is empty; they are joined back onto their row.
+        """
         lines = [line.strip() for line in self.out.splitlines() if line.startswith("|")]
         cells = [[cell.strip() for cell in line[1:-1].split("|")] for line in lines]
         if not cells:
             return []
-        header, rows = cells[0], cells[1:]
+        header, rows = cells[0], []
+        for row in cells[1:]:
+            if rows and not row[0]:
+                rows[-1] = [done + more for done, more in zip(rows[-1], row, strict=True)]
+            else:
+                rows.append(row)
         return [dict(zip(header, row, strict=True)) for row in rows]
 
     def properties(self) -> dict[str, str]:

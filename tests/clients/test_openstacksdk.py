@@ -19,6 +19,12 @@ from openstack.image.v2.image import Image
 
 Connect = Callable[[str], Connection]
 
+# The SDK's own deprecation notices about its internals are not ours to fix.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::openstack.warnings._RemovedInSDKWarning"),
+    pytest.mark.filterwarnings("ignore::openstack.warnings.OpenStackDeprecationWarning"),
+]
+
 
 @pytest.fixture
 def connect(server: str) -> Connect:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.data_path.conftest import Client, stored, wait_for
+from tests.data_path.conftest import Client, store_dir, stored, wait_for
 from tests.data_path.wire import Upload
 from tests.support import databases
 from tests.support.server import Server, running
@@ -37,7 +37,7 @@ def capped(sqlite_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 def server(capped: Server, sqlite_url: str) -> Server:
     databases.empty_tables(sqlite_url)
     for name in stored(capped):
-        (capped.log_path.parent / "data" / "images" / name).unlink()
+        (store_dir(capped) / name).unlink()
     return capped
 
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.data_path.conftest import Client, stored, wait_for
+from tests.data_path.conftest import Client, store_dir, stored, wait_for
 from tests.data_path.wire import Answer, Upload
 from tests.support.server import Server
 
@@ -48,7 +48,7 @@ def assert_active_with(admin: Client, server: Server, image_id: str, data: bytes
     assert image["checksum"] == hashlib.md5(data).hexdigest()
     assert image["os_hash_value"] == hashlib.sha512(data).hexdigest()
     assert stored(server) == [image_id]
-    assert (server.log_path.parent / "data" / "images" / image_id).read_bytes() == data
+    assert (store_dir(server) / image_id).read_bytes() == data
 
 
 def assert_queued_and_nothing_stored(admin: Client, server: Server, image_id: str) -> None:
@@ -154,7 +154,7 @@ def test_two_racing_uploads_exactly_one_wins(admin: Client, server: Server) -> N
         assert b"saving" in answers[1 - winner].body
         assert_active_with(admin, server, image_id, bodies[winner])
         for name in stored(server):
-            (server.log_path.parent / "data" / "images" / name).unlink()
+            (store_dir(server) / name).unlink()
 
 
 def test_upload_while_another_is_saving_is_409(admin: Client, server: Server) -> None:

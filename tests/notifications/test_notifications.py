@@ -18,8 +18,10 @@ from typing import Any
 import amqp.exceptions
 import pytest
 
+from glimpse import config
+from glimpse.cmd.api import prepare
 from glimpse.imports import queue, runner
-from glimpse.notifications.notifier import Notifier
+from glimpse.notifications.notifier import NotificationConfigError, Notifier
 from glimpse.runtime import Runtime
 from tests.support.client import Api
 
@@ -380,6 +382,19 @@ def test_close_gives_up_on_a_stuck_backend(caplog: pytest.LogCaptureFixture) -> 
 
 
 # -- messagingv2 through a real RabbitMQ ------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["bogus://host/", "rabbit://guest:guest@host:port/", "no url"])
+def test_an_unusable_transport_url_refuses_to_start(url: str, tmp_path: Any) -> None:
+    conf = config.new_conf([])
+    conf.set_override("data_dir", str(tmp_path / "data"))
+    conf.set_override("transport_url", url)
+    conf.set_override("driver", ["messagingv2"], group="oslo_messaging_notifications")
+    with pytest.raises(NotificationConfigError):
+        Runtime.build(conf)
+    with pytest.raises(SystemExit) as exited:
+        prepare(conf)
+    assert str(exited.value.code).startswith("ERROR: Cannot use the notification transport")
 
 
 def _reachable(address: tuple[str, int]) -> bool:

@@ -2,8 +2,8 @@
 
 The server runs the installed entry point (``python -m glimpse.cmd.api``) with a
 configuration file written for the test: a free loopback port, its own data folder
-and the test's database. It is started once per module by the fixtures in
-``tests/clients/conftest.py``; tests empty the database between them instead.
+and the test's database. The fixtures in ``tests/clients/conftest.py`` start one per
+database backend and session; tests empty the database between them instead.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import httpx
 
-#: Seconds to wait for /healthcheck before giving up on a starting server.
-START_TIMEOUT = 30.0
+#: Seconds to wait for /healthcheck before giving up on a starting server (CI can be slow).
+START_TIMEOUT = 60.0
 
 
 class ServerError(RuntimeError):
@@ -92,7 +92,9 @@ def running(
     """Start ``glimpse-api`` on ``database_url`` and stop it on exit.
 
     ``options`` adds configuration, as ``{group: {name: value}}`` (``DEFAULT`` for the
-    main group); the port, data folder and database connection are set here.
+    main group); the port, data folder and database connection are set here. No
+    embedded import worker runs unless ``{"worker": {"embedded_workers": 1}}`` asks for
+    one: the client tests need none, and an idle worker polls the database.
     """
     attempts = 3
     for attempt in range(attempts):
@@ -100,6 +102,7 @@ def running(
         merged: dict[str, dict[str, object]] = {
             group: dict(values) for group, values in (options or {}).items()
         }
+        merged.setdefault("worker", {}).setdefault("embedded_workers", 0)
         merged.setdefault("DEFAULT", {}).update(
             bind_host="127.0.0.1", bind_port=port, data_dir=workdir / "data", workers=1
         )
