@@ -46,10 +46,12 @@ def _is_loopback(host: str) -> bool:
 
 def prepare(conf: cfg.ConfigOpts) -> Runtime:
     """Check the configuration and database, and build the runtime; exit with a message if unfit."""
-    if not conf.paste_deploy.flavor and not _is_loopback(conf.bind_host):
+    keystone = (conf.paste_deploy.flavor or "").startswith("keystone")
+    if not keystone and not _is_loopback(conf.bind_host):
         if not conf.allow_insecure_noauth_bind:
             sys.exit(
-                "ERROR: without Keystone ([paste_deploy] flavor) every caller is trusted; refusing "
+                "ERROR: without Keystone ([paste_deploy] flavor = keystone) callers' identity "
+                "headers are trusted; refusing "
                 f"to listen on {conf.bind_host}. Listen on loopback, configure Keystone, or set "
                 "allow_insecure_noauth_bind = true."
             )

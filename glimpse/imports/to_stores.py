@@ -129,7 +129,7 @@ async def _write_all(
             LOG.warning("Import task %s: store %s failed: %s", claim.task_id, store_id, exc)
             failures.append(f"{store_id}: {exc}")
             if must_succeed:
-                await _discard_written(written)
+                await _abandon(rt, image_id, written)
                 raise ImportFailed(f"Writing to store {store_id} failed: {exc}") from exc
             await run_in_threadpool(_store_done, rt, image_id, store_id, False)
             continue
@@ -138,7 +138,7 @@ async def _write_all(
         if problem is not None:
             await run_in_threadpool(_discard, driver, result.stored.uri)
             if fatal or must_succeed:
-                await _discard_written(written)
+                await _abandon(rt, image_id, written)
                 raise ImportFailed(problem)
             failures.append(f"{store_id}: {problem}")
             await run_in_threadpool(_store_done, rt, image_id, store_id, False)
@@ -157,7 +157,7 @@ async def _write_all(
         try:
             await run_in_threadpool(_add_locations, rt, image_id, written, copy)
         except BaseException:
-            await _discard_written(written)
+            await _abandon(rt, image_id, written)
             raise
         committed = len(written)
     if not committed:
@@ -460,9 +460,13 @@ def _sources(rt: Runtime, image_id: str) -> list[tuple[StoreDriver, str]]:
 # --- cleanup -------------------------------------------------------------------------
 
 
-async def _discard_written(written: list[tuple[StoreDriver, PipelineResult]]) -> None:
+async def _abandon(
+    rt: Runtime, image_id: str, written: list[tuple[StoreDriver, PipelineResult]]
+) -> None:
+    """The import fails: remove what it wrote, and count those stores as failed too."""
     for driver, result in written:
         await run_in_threadpool(_discard, driver, result.stored.uri)
+        await run_in_threadpool(_store_done, rt, image_id, driver.store_id, False)
     written.clear()
 
 

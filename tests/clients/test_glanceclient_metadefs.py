@@ -28,8 +28,14 @@ def _namespace(glance: Glance, name: str = "Alice::Tuning", *args: str) -> dict[
 
 def test_namespace_create_list_show_update_delete(glance: Glance) -> None:
     created = _namespace(
-        glance, "Alice::Tuning", "--display-name", "Tuning", "--description", "Knobs",
-        "--visibility", "private",
+        glance,
+        "Alice::Tuning",
+        "--display-name",
+        "Tuning",
+        "--description",
+        "Knobs",
+        "--visibility",
+        "private",
     )
     assert created["namespace"] == "Alice::Tuning"
     assert created["owner"] == "projA"
@@ -45,15 +51,21 @@ def test_namespace_create_list_show_update_delete(glance: Glance) -> None:
     assert "409" in duplicate.err
 
     updated = glance(
-        ALICE, "md-namespace-update", "Alice::Tuning", "--namespace", "Alice::Knobs",
-        "--display-name", "Knobs", "--visibility", "public",
+        ALICE,
+        "md-namespace-update",
+        "Alice::Tuning",
+        "--namespace",
+        "Alice::Knobs",
+        "--display-name",
+        "Knobs",
+        "--visibility",
+        "public",
     ).properties()
     assert updated["namespace"] == "Alice::Knobs" and updated["display_name"] == "Knobs"
     assert glance(BOB, "md-namespace-list", "--visibility", "public").column("namespace") == [
         "Alice::Knobs"
     ]
-    refused = glance(BOB, "md-namespace-update", "Alice::Knobs", "--display-name", "x",
-                     expect=1)
+    refused = glance(BOB, "md-namespace-update", "Alice::Knobs", "--display-name", "x", expect=1)
     assert "403" in refused.err
 
     shown = glance(ALICE, "md-namespace-show", "Alice::Knobs", *WIDE).properties()
@@ -68,8 +80,17 @@ def test_properties(glance: Glance) -> None:
     _namespace(glance)
     schema = json.dumps({"type": "integer", "title": "Speed", "minimum": 1, "maximum": 8})
     created = glance(
-        ALICE, "md-property-create", "Alice::Tuning", "--name", "speed", "--title", "Speed",
-        "--type", "integer", "--schema", schema,
+        ALICE,
+        "md-property-create",
+        "Alice::Tuning",
+        "--name",
+        "speed",
+        "--title",
+        "Speed",
+        "--type",
+        "integer",
+        "--schema",
+        schema,
     ).properties()
     assert created["name"] == "speed" and created["type"] == "integer"
     assert created["minimum"] == "1" and created["maximum"] == "8"
@@ -77,23 +98,52 @@ def test_properties(glance: Glance) -> None:
     shown = glance(ALICE, "md-property-show", "Alice::Tuning", "speed").properties()
     assert shown["title"] == "Speed"
     updated = glance(
-        ALICE, "md-property-update", "Alice::Tuning", "speed", "--name", "velocity",
-        "--title", "Velocity", "--schema", json.dumps({"type": "number", "title": "Velocity"}),
+        ALICE,
+        "md-property-update",
+        "Alice::Tuning",
+        "speed",
+        "--name",
+        "velocity",
+        "--title",
+        "Velocity",
+        "--schema",
+        json.dumps({"type": "number", "title": "Velocity"}),
     ).properties()
     assert updated["name"] == "velocity" and updated["type"] == "number"
     listed = glance(ALICE, "md-property-list", "Alice::Tuning").table()
     assert listed == [{"name": "velocity", "title": "Velocity", "type": "number"}]
 
     invalid = glance(
-        ALICE, "md-property-create", "Alice::Tuning", "--name", "bad", "--title", "Bad",
-        "--type", "colour", "--schema", "{}", expect=1,
+        ALICE,
+        "md-property-create",
+        "Alice::Tuning",
+        "--name",
+        "bad",
+        "--title",
+        "Bad",
+        "--type",
+        "colour",
+        "--schema",
+        "{}",
+        expect=1,
     )
     assert "colour" in invalid.out + invalid.err
 
     glance(ALICE, "md-property-delete", "Alice::Tuning", "velocity")
     assert glance(ALICE, "md-property-list", "Alice::Tuning").table() == []
-    glance(ALICE, "md-property-create", "Alice::Tuning", "--name", "a", "--title", "A",
-           "--type", "string", "--schema", "{}")
+    glance(
+        ALICE,
+        "md-property-create",
+        "Alice::Tuning",
+        "--name",
+        "a",
+        "--title",
+        "A",
+        "--type",
+        "string",
+        "--schema",
+        "{}",
+    )
     glance(ALICE, "md-namespace-properties-delete", "Alice::Tuning")
     assert glance(ALICE, "md-property-list", "Alice::Tuning").table() == []
 
@@ -106,8 +156,13 @@ def test_objects(glance: Glance) -> None:
         "properties": {"power": {"type": "integer", "title": "Power", "minimum": 0}},
     }
     created = glance(
-        ALICE, "md-object-create", "Alice::Tuning", "--name", "Engine",
-        "--schema", json.dumps(schema),
+        ALICE,
+        "md-object-create",
+        "Alice::Tuning",
+        "--name",
+        "Engine",
+        "--schema",
+        json.dumps(schema),
     ).properties()
     assert created["name"] == "Engine" and created["description"] == "An engine"
     assert json.loads(created["required"]) == ["power"]
@@ -118,13 +173,20 @@ def test_objects(glance: Glance) -> None:
     assert power == {"name": "power", "title": "Power", "type": "integer", "minimum": "0"}
 
     updated = glance(
-        ALICE, "md-object-update", "Alice::Tuning", "Engine", "--name", "Motor",
-        "--schema", json.dumps({"description": "A motor"}),
+        ALICE,
+        "md-object-update",
+        "Alice::Tuning",
+        "Engine",
+        "--name",
+        "Motor",
+        "--schema",
+        json.dumps({"description": "A motor"}),
     ).properties()
     assert updated["name"] == "Motor" and updated["description"] == "A motor"
-    assert glance(ALICE, "md-object-show", "Alice::Tuning", "Motor").properties()[
-        "properties"
-    ] == '["power"]'
+    assert (
+        glance(ALICE, "md-object-show", "Alice::Tuning", "Motor").properties()["properties"]
+        == '["power"]'
+    )
     assert glance(ALICE, "md-object-list", "Alice::Tuning").table() == [
         {"name": "Motor", "description": "A motor"}
     ]
@@ -139,23 +201,20 @@ def test_objects(glance: Glance) -> None:
 
 def test_tags(glance: Glance) -> None:
     _namespace(glance)
-    assert glance(ALICE, "md-tag-create", "Alice::Tuning", "--name", "fast").properties()[
-        "name"
-    ] == "fast"
+    assert (
+        glance(ALICE, "md-tag-create", "Alice::Tuning", "--name", "fast").properties()["name"]
+        == "fast"
+    )
     # Rocky's bulk create replaces every existing tag.
     glance(ALICE, "md-tag-create-multiple", "Alice::Tuning", "--names", "a,b,c")
-    assert sorted(glance(ALICE, "md-tag-list", "Alice::Tuning").column("name")) == [
-        "a", "b", "c"
-    ]
+    assert sorted(glance(ALICE, "md-tag-list", "Alice::Tuning").column("name")) == ["a", "b", "c"]
     renamed = glance(ALICE, "md-tag-update", "Alice::Tuning", "a", "--name", "alpha")
     assert renamed.properties()["name"] == "alpha"
     assert glance(ALICE, "md-tag-show", "Alice::Tuning", "alpha").properties()["name"] == "alpha"
     taken = glance(ALICE, "md-tag-create", "Alice::Tuning", "--name", "b", expect=1)
     assert "409" in taken.err
     glance(ALICE, "md-tag-delete", "Alice::Tuning", "b")
-    assert sorted(glance(ALICE, "md-tag-list", "Alice::Tuning").column("name")) == [
-        "alpha", "c"
-    ]
+    assert sorted(glance(ALICE, "md-tag-list", "Alice::Tuning").column("name")) == ["alpha", "c"]
     refused = glance(BOB, "md-tag-create", "Alice::Tuning", "--name", "x", expect=1)
     assert "404" in refused.err  # private: Bob does not even see it
     glance(ALICE, "md-namespace-tags-delete", "Alice::Tuning")
@@ -164,15 +223,38 @@ def test_tags(glance: Glance) -> None:
 
 def test_resource_types(glance: Glance) -> None:
     _namespace(glance)
-    glance(ALICE, "md-property-create", "Alice::Tuning", "--name", "cpu_policy", "--title",
-           "CPU policy", "--type", "string", "--schema", "{}")
+    glance(
+        ALICE,
+        "md-property-create",
+        "Alice::Tuning",
+        "--name",
+        "cpu_policy",
+        "--title",
+        "CPU policy",
+        "--type",
+        "string",
+        "--schema",
+        "{}",
+    )
     associated = glance(
-        ALICE, "md-resource-type-associate", "Alice::Tuning", "--name", "OS::Nova::Flavor",
-        "--prefix", "hw:",
+        ALICE,
+        "md-resource-type-associate",
+        "Alice::Tuning",
+        "--name",
+        "OS::Nova::Flavor",
+        "--prefix",
+        "hw:",
     ).properties()
     assert associated["name"] == "OS::Nova::Flavor" and associated["prefix"] == "hw:"
-    glance(ALICE, "md-resource-type-associate", "Alice::Tuning", "--name",
-           "OS::Cinder::Volume", "--properties-target", "image")
+    glance(
+        ALICE,
+        "md-resource-type-associate",
+        "Alice::Tuning",
+        "--name",
+        "OS::Cinder::Volume",
+        "--properties-target",
+        "image",
+    )
 
     listed = glance(ALICE, "md-namespace-resource-type-list", "Alice::Tuning").table()
     assert {row["name"]: (row["prefix"], row["properties_target"]) for row in listed} == {
@@ -192,8 +274,9 @@ def test_resource_types(glance: Glance) -> None:
     glance(ALICE, "md-resource-type-deassociate", "Alice::Tuning", "OS::Nova::Flavor")
     remaining = glance(ALICE, "md-namespace-resource-type-list", "Alice::Tuning")
     assert remaining.column("name") == ["OS::Cinder::Volume"]
-    gone = glance(ALICE, "md-resource-type-deassociate", "Alice::Tuning", "OS::Nova::Flavor",
-                  expect=1)
+    gone = glance(
+        ALICE, "md-resource-type-deassociate", "Alice::Tuning", "OS::Nova::Flavor", expect=1
+    )
     assert "404" in gone.err
 
 
@@ -205,11 +288,18 @@ def test_import_a_shipped_definition(glance: Glance) -> None:
 
     targets = glance(ALICE, "md-namespace-resource-type-list", imported["namespace"]).table()
     server = next(row for row in targets if row["name"] == "OS::Nova::Server")
-    assert server == {"name": "OS::Nova::Server", "prefix": "", "properties_target":
-                      "scheduler_hints"}
+    assert server == {
+        "name": "OS::Nova::Server",
+        "prefix": "",
+        "properties_target": "scheduler_hints",
+    }
     on_images = glance(
-        ALICE, "md-namespace-show", imported["namespace"], "--resource-type",
-        "OS::Glance::Image", *WIDE,
+        ALICE,
+        "md-namespace-show",
+        imported["namespace"],
+        "--resource-type",
+        "OS::Glance::Image",
+        *WIDE,
     ).properties()
     assert "CIM_PASD_ProcessorArchitecture" in json.loads(on_images["properties"])
     architecture = glance(

@@ -146,11 +146,16 @@ def test_shipped_definitions_load_and_are_served(manage: Manage, api: Api) -> No
     assert {o["name"] for o in webservers["objects"]} == {"Apache HTTP Server", "Nginx", "IIS"}
     assert {"nginx", "apache"} <= {t["name"] for t in webservers["tags"]}
 
-    resource_types = {r["name"] for r in alice.get("/v2/metadefs/resource_types").json()[
-        "resource_types"
-    ]}
-    assert {"OS::Glance::Image", "OS::Cinder::Volume", "OS::Nova::Flavor", "OS::Nova::Server",
-            "OS::Nova::Aggregate"} <= resource_types
+    resource_types = {
+        r["name"] for r in alice.get("/v2/metadefs/resource_types").json()["resource_types"]
+    }
+    assert {
+        "OS::Glance::Image",
+        "OS::Cinder::Volume",
+        "OS::Nova::Flavor",
+        "OS::Nova::Server",
+        "OS::Nova::Aggregate",
+    } <= resource_types
 
     # Loaded namespaces belong to "admin", as Glance's loader has it: projects only read them.
     shown = alice.get(f"{NS}/OS::Compute::Libvirt").json()
@@ -199,8 +204,9 @@ def test_merge_modes_bring_the_rocky_fix_into_an_older_catalog(
     assert target == "schedular_hints"
     assert shown["display_name"] == "Older display name"
     assert shown["properties"]["ProcessorArchitecture"]["title"] == "Older title"
-    assert shown["properties"]["InstructionSetExtensionName"] == (
-        original["properties"]["InstructionSetExtensionName"]
+    assert (
+        shown["properties"]["InstructionSetExtensionName"]
+        == (original["properties"]["InstructionSetExtensionName"])
     )
     assert "SiteSpecific" in shown["properties"]
 
@@ -210,8 +216,9 @@ def test_merge_modes_bring_the_rocky_fix_into_an_older_catalog(
     shown, target = pasd()
     assert target == "scheduler_hints"
     assert shown["display_name"] == original["display_name"]
-    assert shown["properties"]["ProcessorArchitecture"] == (
-        original["properties"]["ProcessorArchitecture"]
+    assert (
+        shown["properties"]["ProcessorArchitecture"]
+        == (original["properties"]["ProcessorArchitecture"])
     )
     # ...but a merge never removes what only the database has.
     assert "SiteSpecific" in shown["properties"]
@@ -241,15 +248,33 @@ def test_export_then_load_into_an_empty_database_gives_the_same_catalog(
             {"name": "Alice::Thing", "properties_target": "metadata"},
         ],
         "properties": {
-            "secret": {"title": "Secret", "type": "string", "confidential": True,
-                       "readonly": True, "maxLength": 10, "minLength": 2, "pattern": "^a"},
+            "secret": {
+                "title": "Secret",
+                "type": "string",
+                "confidential": True,
+                "readonly": True,
+                "maxLength": 10,
+                "minLength": 2,
+                "pattern": "^a",
+            },
         },
         "objects": [
             {"name": "Bare", "properties": {}},
-            {"name": "Shaped", "description": "With required names", "required": ["colours"],
-             "properties": {"colours": {"title": "Colours", "type": "array", "uniqueItems": True,
-                                        "minItems": 1, "maxItems": 3,
-                                        "items": {"type": "string", "enum": ["red", "blue"]}}}},
+            {
+                "name": "Shaped",
+                "description": "With required names",
+                "required": ["colours"],
+                "properties": {
+                    "colours": {
+                        "title": "Colours",
+                        "type": "array",
+                        "uniqueItems": True,
+                        "minItems": 1,
+                        "maxItems": 3,
+                        "items": {"type": "string", "enum": ["red", "blue"]},
+                    }
+                },
+            },
         ],
         "tags": [{"name": "zeta"}, {"name": "alpha"}],
     }
@@ -313,13 +338,14 @@ def test_bad_files_are_reported_and_the_others_loaded(
     assert namespace_names(api) == {"Good::One"}
 
 
-def test_legacy_spellings_take_positional_values(
-    manage: Manage, api: Api, tmp_path: Path
-) -> None:
+def test_legacy_spellings_take_positional_values(manage: Manage, api: Api, tmp_path: Path) -> None:
     folder = tmp_path / "defs"
     folder.mkdir()
-    definition = {"namespace": "Legacy::NS", "display_name": "First",
-                  "properties": {"p": {"title": "P", "type": "string"}}}
+    definition = {
+        "namespace": "Legacy::NS",
+        "display_name": "First",
+        "properties": {"p": {"title": "P", "type": "string"}},
+    }
     (folder / "legacy.json").write_text(json.dumps(definition))
     assert "1 created." in manage("db_load_metadefs", str(folder)).out
 
@@ -355,7 +381,9 @@ def test_refused_options_and_paths(tmp_path: Path) -> None:
     running = {
         args: subprocess.Popen(
             _command(conf, "db", "load_metadefs", *args),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for args in cases
     }
@@ -370,7 +398,9 @@ def test_progress_is_shown_on_a_terminal(manage_conf: Path) -> None:
     controller, terminal = pty.openpty()
     process = subprocess.Popen(
         _command(manage_conf, "db", "load_metadefs"),
-        stdout=subprocess.PIPE, stderr=terminal, text=True,
+        stdout=subprocess.PIPE,
+        stderr=terminal,
+        text=True,
     )
     os.close(terminal)
     shown = b""

@@ -58,8 +58,18 @@ def runner(server: str, home: Path) -> Glance:
     env["HOME"] = str(home)
 
     def run(token: str, *args: str, expect: int | None = 0) -> Result:
-        command = ["sh", "-c", 'exec "$@" <&-', "glance", GLANCE,
-                   "--os-image-url", server, "--os-auth-token", token, *args]
+        command = [
+            "sh",
+            "-c",
+            'exec "$@" <&-',
+            "glance",
+            GLANCE,
+            "--os-image-url",
+            server,
+            "--os-auth-token",
+            token,
+            *args,
+        ]
         done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
         result = Result(done.returncode, done.stdout, done.stderr)
         if expect is not None:
