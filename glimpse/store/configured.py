@@ -170,6 +170,7 @@ def _swift(store_id: str, group: Any) -> StoreDriver:
         insecure=bool(group.swift_store_auth_insecure),
         cacert=group.swift_store_cacert,
         buffer_dir=group.swift_upload_buffer_dir,
+        retries=int(group.swift_store_retries),
         store_id=store_id,
     )
 

@@ -170,6 +170,14 @@ def options() -> list[cfg.Opt]:
             default=False,
             help="A boolean value that determines if we create the container if it does not exist.",
         ),
+        cfg.IntOpt(
+            "swift_store_retries",
+            default=2,
+            min=0,
+            help="How many times a failed Swift request is retried, with backoff starting "
+            "at 1 s, before the store reports itself unavailable (Glimpse option; "
+            "swiftclient's own default of 5 makes a dead store answer after 31 s).",
+        ),
         cfg.StrOpt(
             "swift_upload_buffer_dir",
             help="Directory to buffer image segments before upload to Swift. Defaults to "
