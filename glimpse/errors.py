@@ -51,7 +51,10 @@ class GlimpseError(Exception):
 class BadRequest(GlimpseError):
     status = 400
     title = "Bad Request"
-    default_explanation = "The server could not comply with the request since it is either malformed or otherwise incorrect."
+    default_explanation = (
+        "The server could not comply with the request since it is either malformed or "
+        "otherwise incorrect."
+    )
 
 
 class InvalidParameter(BadRequest):

@@ -16,7 +16,9 @@ from tests.support.client import Api
 
 
 @pytest.fixture(scope="session", params=databases.backends())
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """A migrated database on each configured backend, shared by the session's tests."""
     url = databases.create_database(request.param, str(tmp_path_factory.mktemp("db")))
     yield url

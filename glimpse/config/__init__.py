@@ -119,10 +119,12 @@ def filesystem_datadir(conf: cfg.ConfigOpts) -> str:
 
 
 def staging_dir(conf: cfg.ConfigOpts) -> str:
-    """The staging folder: ``node_staging_uri`` (a file:// URI), or ``staging/`` in the data folder."""
+    """The staging folder: ``node_staging_uri`` (a file:// URI), or staging/ in the data folder."""
     uri = conf.node_staging_uri
     if not uri:
         return os.path.join(data_dir(conf), "staging")
     if not uri.startswith("file://") or not uri[len("file://") :].startswith("/"):
-        raise ValueError(f"node_staging_uri must be a file:// URI with an absolute path, not {uri!r}")
+        raise ValueError(
+            f"node_staging_uri must be a file:// URI with an absolute path, not {uri!r}"
+        )
     return uri[len("file://") :]

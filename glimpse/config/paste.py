@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from oslo_config import cfg
 
-_opts = [
+_opts: list[cfg.Opt] = [
     cfg.StrOpt(
         "flavor",
         help="Authentication flavor. Unset: no authentication, identity taken from X-* headers "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from oslo_config import cfg
 
-_opts = [
+_opts: list[cfg.Opt] = [
     cfg.IntOpt(
         "task_time_to_live",
         default=48,

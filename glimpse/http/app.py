@@ -104,9 +104,7 @@ def _merge_methods(routes: list[BaseRoute]) -> list[BaseRoute]:
             continue
         handlers = {m: r.endpoint for r in group for m in (r.methods or ()) if m != "HEAD"}
 
-        async def dispatch(
-            request: Request, _handlers: dict[str, Any] = handlers
-        ) -> Response:
+        async def dispatch(request: Request, _handlers: dict[str, Any] = handlers) -> Response:
             response: Response = await _handlers[request.method](request)
             return response
 

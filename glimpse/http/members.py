@@ -35,7 +35,10 @@ async def show(request: Request) -> Response:
     await no_body(request)
     image_id = image_id_param(request)
     member = await run_in_threadpool(
-        members.show, runtime(request), context(request), image_id,
+        members.show,
+        runtime(request),
+        context(request),
+        image_id,
         request.path_params["member_id"],
     )
     return JSONResponse(views.member(member))
@@ -45,8 +48,12 @@ async def update(request: Request) -> Response:
     image_id = image_id_param(request)
     body = await read_json(request)
     member = await run_in_threadpool(
-        members.update, runtime(request), context(request), image_id,
-        request.path_params["member_id"], body,
+        members.update,
+        runtime(request),
+        context(request),
+        image_id,
+        request.path_params["member_id"],
+        body,
     )
     return JSONResponse(views.member(member))
 
@@ -54,7 +61,10 @@ async def update(request: Request) -> Response:
 async def delete(request: Request) -> Response:
     await no_body(request)
     await run_in_threadpool(
-        members.delete, runtime(request), context(request), image_id_param(request),
+        members.delete,
+        runtime(request),
+        context(request),
+        image_id_param(request),
         request.path_params["member_id"],
     )
     return Response(status_code=204)

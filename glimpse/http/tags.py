@@ -13,7 +13,10 @@ from glimpse.services import tags
 async def add(request: Request) -> Response:
     await no_body(request)
     await run_in_threadpool(
-        tags.add, runtime(request), context(request), image_id_param(request),
+        tags.add,
+        runtime(request),
+        context(request),
+        image_id_param(request),
         request.path_params["tag"],
     )
     return Response(status_code=204)
@@ -22,7 +25,10 @@ async def add(request: Request) -> Response:
 async def remove(request: Request) -> Response:
     await no_body(request)
     await run_in_threadpool(
-        tags.remove, runtime(request), context(request), image_id_param(request),
+        tags.remove,
+        runtime(request),
+        context(request),
+        image_id_param(request),
         request.path_params["tag"],
     )
     return Response(status_code=204)

@@ -102,8 +102,9 @@ def claim(rt: Runtime, worker: str) -> Claim | None:
     return None
 
 
-def renew(rt: Runtime, claim_: Claim, bytes_done: int | None = None,
-          bytes_total: int | None = None) -> None:
+def renew(
+    rt: Runtime, claim_: Claim, bytes_done: int | None = None, bytes_total: int | None = None
+) -> None:
     """Extend the lease (and record progress); :class:`LeaseLost` if it is no longer ours."""
     lease = datetime.timedelta(seconds=int(rt.conf.worker.lease_seconds))
     now = utcnow()
@@ -115,8 +116,9 @@ def renew(rt: Runtime, claim_: Claim, bytes_done: int | None = None,
     with rt.db.transaction() as session:
         result = session.execute(
             update(Task)
-            .where(Task.id == claim_.task_id, Task.worker == claim_.worker,
-                   Task.status == "processing")
+            .where(
+                Task.id == claim_.task_id, Task.worker == claim_.worker, Task.status == "processing"
+            )
             .values(**values)
             .execution_options(synchronize_session=False)
         )
@@ -124,16 +126,22 @@ def renew(rt: Runtime, claim_: Claim, bytes_done: int | None = None,
             raise LeaseLost(claim_.task_id)
 
 
-def finish(rt: Runtime, session: Any, claim_: Claim, status: str, *, result: Any = None,
-           message: str | None = None) -> TaskRecord:
+def finish(
+    rt: Runtime,
+    session: Any,
+    claim_: Claim,
+    status: str,
+    *,
+    result: Any = None,
+    message: str | None = None,
+) -> TaskRecord:
     """Record the outcome in ``session``'s transaction, if the task is still ours; return it
     as recorded (for the task.success/task.failure notification once committed)."""
     now = utcnow()
     hours = int(rt.conf.task.task_time_to_live)
     updated = session.execute(
         update(Task)
-        .where(Task.id == claim_.task_id, Task.worker == claim_.worker,
-               Task.status == "processing")
+        .where(Task.id == claim_.task_id, Task.worker == claim_.worker, Task.status == "processing")
         .values(
             status=status,
             result=json.dumps(result) if result is not None else None,

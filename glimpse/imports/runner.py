@@ -75,8 +75,13 @@ async def _heartbeat(rt: Runtime, claim: Claim, progress: _Progress) -> None:
 async def _run(rt: Runtime, claim: Claim, progress: _Progress) -> None:
     image_id = claim.input.get("image_id")
     if claim.attempts > int(rt.conf.worker.max_attempts):
-        await _fail(rt, claim, image_id, "The import was interrupted too many times (its worker "
-                    "stopped during each attempt); try importing again.")
+        await _fail(
+            rt,
+            claim,
+            image_id,
+            "The import was interrupted too many times (its worker "
+            "stopped during each attempt); try importing again.",
+        )
         return
     try:
         if claim.task_type == "import":
@@ -125,8 +130,7 @@ def _legacy_image(rt: Runtime, claim: Claim) -> str:
             deleted=False,
         )
         image.properties = [
-            ImageProperty(name=str(k), value=str(v), created_at=now, updated_at=now,
-                          deleted=False)
+            ImageProperty(name=str(k), value=str(v), created_at=now, updated_at=now, deleted=False)
             for k, v in properties.items()
         ]
         session.add(image)
@@ -165,8 +169,9 @@ async def _import(rt: Runtime, claim: Claim, image_id: str, progress: _Progress)
     staged_uri = staging.uri_for(image_id)
     if name == "web-download":
         uri = method.get("uri") if claim.task_type != "import" else claim.input.get("import_from")
-        await _download_to_staging(rt, claim, image_id, str(uri), method.get("decompress"),
-                                   progress)
+        await _download_to_staging(
+            rt, claim, image_id, str(uri), method.get("decompress"), progress
+        )
     elif name == "glance-direct":
         try:
             size = await run_in_threadpool(staging.stat, staged_uri)
@@ -182,7 +187,11 @@ async def _import(rt: Runtime, claim: Claim, image_id: str, progress: _Progress)
 
 
 async def _download_to_staging(
-    rt: Runtime, claim: Claim, image_id: str, uri: str, decompress: str | None,
+    rt: Runtime,
+    claim: Claim,
+    image_id: str,
+    uri: str,
+    decompress: str | None,
     progress: _Progress,
 ) -> None:
     staging = rt.stores.staging
@@ -206,7 +215,11 @@ async def _download_to_staging(
     try:
         writer = await run_in_threadpool(staging.begin_write, image_id)
         await store_stream(
-            counted(), writer, hash_algo="sha256", size_limit=cap, expected_size=None,
+            counted(),
+            writer,
+            hash_algo="sha256",
+            size_limit=cap,
+            expected_size=None,
             on_limit=lambda limit: ImportFailed(
                 f"The image at {uri} is larger than the size cap of {limit} bytes."
             ),
@@ -263,8 +276,9 @@ def _prepare_staged(rt: Runtime, claim: Claim, image_id: str) -> None:
         _apply_changes(rt, claim, image_id, changes, props)
 
 
-def _apply_changes(rt: Runtime, claim: Claim, image_id: str, changes: dict[str, Any],
-                   props: dict[str, str]) -> None:
+def _apply_changes(
+    rt: Runtime, claim: Claim, image_id: str, changes: dict[str, Any], props: dict[str, str]
+) -> None:
     with rt.db.transaction() as session:
         image = session.get(Image, image_id)
         if image is None or image.deleted:
@@ -278,8 +292,11 @@ def _apply_changes(rt: Runtime, claim: Claim, image_id: str, changes: dict[str, 
             if key in existing:
                 existing[key].value = value
             else:
-                image.properties.append(ImageProperty(
-                    name=key, value=value, created_at=now, updated_at=now, deleted=False))
+                image.properties.append(
+                    ImageProperty(
+                        name=key, value=value, created_at=now, updated_at=now, deleted=False
+                    )
+                )
         image.updated_at = now
 
 

@@ -1,1 +1,4 @@
-"""The service layer: what each operation means (policy, quota, state machine), called explicitly."""
+"""The service layer: what each operation means (policy, quota, state machine).
+
+Service functions are called explicitly by the handlers; nothing is wrapped or proxied.
+"""

@@ -13,9 +13,7 @@ from glimpse.db.models import Image
 
 
 def is_member(image: Image, member: str | None) -> bool:
-    return member is not None and any(
-        m.member == member and not m.deleted for m in image.members
-    )
+    return member is not None and any(m.member == member and not m.deleted for m in image.members)
 
 
 def can_see(context: RequestContext, image: Image) -> bool:

@@ -340,9 +340,7 @@ def _choose_store(rt: Runtime, store_id: str | None) -> StoreDriver:
     if driver is None:
         raise errors.BadRequest(f"Store for identifier {store_id} not found")
     if driver.read_only:
-        raise errors.Gone(
-            f"Store {store_id} is read-only: adding images to it is disabled."
-        )
+        raise errors.Gone(f"Store {store_id} is read-only: adding images to it is disabled.")
     return driver
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from glimpse import errors
 from glimpse.context import RequestContext
-from glimpse.db.models import Image, ImageProperty, ImageTag, utcnow
+from glimpse.db.models import Image, ImageMember, ImageProperty, ImageTag, utcnow
 from glimpse.notifications import payloads
 from glimpse.runtime import Runtime
 from glimpse.schemas.image import READ_ONLY, RESERVED
@@ -87,9 +87,7 @@ def create(rt: Runtime, context: RequestContext, body: Any) -> ImageRecord:
         ImageProperty(name=k, value=v, created_at=now, updated_at=now, deleted=False)
         for k, v in extra.items()
     ]
-    image.tags = [
-        ImageTag(value=t, created_at=now, updated_at=now, deleted=False) for t in tags
-    ]
+    image.tags = [ImageTag(value=t, created_at=now, updated_at=now, deleted=False) for t in tags]
     duplicate = errors.Duplicate(f"Image with identifier {image_id} already exists!")
     try:
         with rt.db.transaction() as session:
@@ -171,7 +169,12 @@ def delete(rt: Runtime, context: RequestContext, image_id: str) -> ImageRecord:
         image.updated_at = now
         # Glance announces the image with the properties and tags it had.
         deleted_payload = payloads.image_deleted(ImageRecord.of(image))
-        for child in (*image.properties, *image.tags, *image.members):
+        children: list[ImageProperty | ImageTag | ImageMember] = [
+            *image.properties,
+            *image.tags,
+            *image.members,
+        ]
+        for child in children:
             if not child.deleted:
                 child.deleted = True
                 child.deleted_at = now
@@ -200,9 +203,7 @@ def set_active_state(rt: Runtime, context: RequestContext, image_id: str, active
         rt.policy.enforce(context, action, access.policy_target(image))
         access.require_modify(context, image, f"You are not permitted to {action} this image.")
         if image.status not in ("active", "deactivated"):
-            raise errors.Forbidden(
-                f"Not allowed to {action} image in status '{image.status}'"
-            )
+            raise errors.Forbidden(f"Not allowed to {action} image in status '{image.status}'")
         target = "active" if active else "deactivated"
         changed = image.status != target
         if changed:

@@ -98,10 +98,14 @@ def start_import(
             session,
             context,
             IMPORT_TASK_TYPE,
-            {"image_id": image_id, "import_req": body, "backend": store_id,
-             "stores": targets.stores,
-             "all_stores_must_succeed": targets.all_stores_must_succeed,
-             "roles": list(context.roles)},
+            {
+                "image_id": image_id,
+                "import_req": body,
+                "backend": store_id,
+                "stores": targets.stores,
+                "all_stores_must_succeed": targets.all_stores_must_succeed,
+                "roles": list(context.roles),
+            },
             image_id,
         )
         session.flush()
@@ -138,7 +142,7 @@ def _check_expected_hash(rt: Runtime, expected: Any) -> None:
         and isinstance(expected.get("algorithm"), str)
         and isinstance(expected.get("value"), str)
     ):
-        raise errors.BadRequest("'expected_hash' must be {\"algorithm\": ..., \"value\": ...}.")
+        raise errors.BadRequest('\'expected_hash\' must be {"algorithm": ..., "value": ...}.')
     if expected["algorithm"] not in ("md5", rt.conf.hashing_algorithm):
         raise errors.BadRequest(
             f"Cannot verify a {expected['algorithm']} digest: this deployment computes md5 and "

@@ -119,9 +119,7 @@ def show(rt: Runtime, context: RequestContext, task_id: str) -> TaskRecord:
         return TaskRecord.of(task)
 
 
-def list_tasks(
-    rt: Runtime, context: RequestContext, params: Sequence[tuple[str, str]]
-) -> TaskPage:
+def list_tasks(rt: Runtime, context: RequestContext, params: Sequence[tuple[str, str]]) -> TaskPage:
     """One page of tasks, filtered by type and status, newest first by default."""
     rt.policy.enforce(context, "tasks_api_access", {})
     rt.policy.enforce(context, "get_tasks", {})

@@ -13,8 +13,13 @@ TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 def test_create_returns_every_base_attribute(api: Api) -> None:
     response = api.post(
         "/v2/images",
-        json={"name": "cirros", "disk_format": "qcow2", "container_format": "bare",
-              "os_distro": "cirros", "tags": ["a", "b", "a"]},
+        json={
+            "name": "cirros",
+            "disk_format": "qcow2",
+            "container_format": "bare",
+            "os_distro": "cirros",
+            "tags": ["a", "b", "a"],
+        },
     )
     assert response.status_code == 201
     image = response.json()
@@ -56,8 +61,18 @@ def test_bad_id_is_400(api: Api) -> None:
 
 
 def test_read_only_and_reserved_attributes_on_create_are_403(api: Api) -> None:
-    for attr in ("status", "checksum", "size", "created_at", "self", "file", "schema",
-                 "os_hash_value", "direct_url", "virtual_size"):
+    for attr in (
+        "status",
+        "checksum",
+        "size",
+        "created_at",
+        "self",
+        "file",
+        "schema",
+        "os_hash_value",
+        "direct_url",
+        "virtual_size",
+    ):
         response = api.post("/v2/images", json={attr: "x"})
         assert response.status_code == 403, attr
     for attr in ("location", "locations", "deleted", "deleted_at"):
@@ -100,8 +115,9 @@ def test_delete_then_404(api: Api) -> None:
 def test_protected_image_cannot_be_deleted(api: Api) -> None:
     image = api.create_image(protected=True)
     assert api.delete(f"/v2/images/{image['id']}").status_code == 403
-    api.patch(f"/v2/images/{image['id']}", [{"op": "replace", "path": "/protected",
-                                              "value": False}])
+    api.patch(
+        f"/v2/images/{image['id']}", [{"op": "replace", "path": "/protected", "value": False}]
+    )
     assert api.delete(f"/v2/images/{image['id']}").status_code == 204
 
 
@@ -124,8 +140,10 @@ def test_publicize_is_admin_only_by_default(api: Api) -> None:
     member = api.as_("p1")
     assert member.post("/v2/images", json={"visibility": "public"}).status_code == 403
     assert member.post("/v2/images", json={"visibility": "community"}).status_code == 201
-    assert api.as_("p1", roles="admin").post(
-        "/v2/images", json={"visibility": "public"}).status_code == 201
+    assert (
+        api.as_("p1", roles="admin").post("/v2/images", json={"visibility": "public"}).status_code
+        == 201
+    )
 
 
 def test_deactivate_and_reactivate_need_active_image(api: Api) -> None:

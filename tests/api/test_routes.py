@@ -118,13 +118,16 @@ _ROUTER_404 = "The resource could not be found."
 _BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v2/images"): {"json": {"name": "routed"}},
     ("PATCH", "/v2/images/{image_id}"): {
-        "content": b"[]", "headers": {"Content-Type": PATCH},
+        "content": b"[]",
+        "headers": {"Content-Type": PATCH},
     },
     ("PUT", "/v2/images/{image_id}/file"): {
-        "content": b"data", "headers": {"Content-Type": "application/octet-stream"},
+        "content": b"data",
+        "headers": {"Content-Type": "application/octet-stream"},
     },
     ("PUT", "/v2/images/{image_id}/stage"): {
-        "content": b"data", "headers": {"Content-Type": "application/octet-stream"},
+        "content": b"data",
+        "headers": {"Content-Type": "application/octet-stream"},
     },
     ("POST", "/v2/images/{image_id}/import"): {"json": {"method": {"name": "glance-direct"}}},
     ("POST", "/v2/images/{image_id}/members"): {"json": {"member": "projC"}},
@@ -140,20 +143,36 @@ def _prepare(api: Api, template: str) -> dict[str, str]:
     a property, a tag and a resource type association.
     """
     owner = api.as_("projA", roles="admin")
-    values = {"member_id": "projB", "tag": "t", "name": "x", "rt": "OS::Glance::Image",
-              "task_id": str(uuid.uuid4()), "ns": f"probe-{uuid.uuid4().hex[:12]}"}
+    values = {
+        "member_id": "projB",
+        "tag": "t",
+        "name": "x",
+        "rt": "OS::Glance::Image",
+        "task_id": str(uuid.uuid4()),
+        "ns": f"probe-{uuid.uuid4().hex[:12]}",
+    }
     if "{image_id}" in template:
-        image = owner.create_image(name="route-probe", visibility="shared",
-                                   disk_format="raw", container_format="bare")
+        image = owner.create_image(
+            name="route-probe", visibility="shared", disk_format="raw", container_format="bare"
+        )
         values["image_id"] = image["id"]
-        assert owner.post(f"/v2/images/{image['id']}/members",
-                          json={"member": "projB"}).status_code == 200
+        assert (
+            owner.post(f"/v2/images/{image['id']}/members", json={"member": "projB"}).status_code
+            == 200
+        )
         assert owner.put(f"/v2/images/{image['id']}/tags/t").status_code == 204
     if "{task_id}" in template:
-        task = owner.post("/v2/tasks", json={"type": "import", "input": {
-            "import_from": "https://example.invalid/probe.raw", "import_from_format": "raw",
-            "image_properties": {"disk_format": "raw", "container_format": "bare"},
-        }})
+        task = owner.post(
+            "/v2/tasks",
+            json={
+                "type": "import",
+                "input": {
+                    "import_from": "https://example.invalid/probe.raw",
+                    "import_from_format": "raw",
+                    "image_properties": {"disk_format": "raw", "container_format": "bare"},
+                },
+            },
+        )
         if task.status_code == 201:
             values["task_id"] = task.json()["id"]
     if "{ns}" in template:
@@ -262,8 +281,13 @@ def test_wrong_method_on_a_known_path_is_405_with_allow(api: Api) -> None:
 
 def test_head_on_a_get_route_is_405(api: Api) -> None:
     image = api.create_image(name="x")
-    for path in ("/v2/images", "/v2/images/{id}", "/v2/images/{id}/members",
-                 "/v2/schemas/image", "/v2/images/{id}/file"):
+    for path in (
+        "/v2/images",
+        "/v2/images/{id}",
+        "/v2/images/{id}/members",
+        "/v2/schemas/image",
+        "/v2/images/{id}/file",
+    ):
         response = api.request("HEAD", path.format(id=image["id"]))
         assert response.status_code == 405, path
         assert "GET" in response.headers["allow"] and "HEAD" not in response.headers["allow"]
@@ -280,8 +304,12 @@ def test_unknown_method_on_an_unknown_path_is_501(api: Api) -> None:
 def test_standard_method_on_an_unknown_path_is_404(api: Api) -> None:
     image = api.create_image(name="x")
     for method in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"):
-        for path in ("/v2/nothing", f"/v2/images/{image['id']}/nothing",
-                     f"/v2/images/{image['id']}/actions/explode", "/v2/images/a/b/c/d/e"):
+        for path in (
+            "/v2/nothing",
+            f"/v2/images/{image['id']}/nothing",
+            f"/v2/images/{image['id']}/actions/explode",
+            "/v2/images/a/b/c/d/e",
+        ):
             response = api.request(method, path)
             assert response.status_code == 404, (method, path)
     assert api.get(f"/v2/images/{image['id']}").json() == image

@@ -53,7 +53,9 @@ def test_no_v2_8_without_multiple_stores(api: Api) -> None:
 def test_links_use_the_request_host_or_public_endpoint(make_api: Callable[..., Api]) -> None:
     api = make_api()
     response = api.get("/versions", headers={"Host": "glance.example.com:9292"})
-    assert response.json()["versions"][0]["links"][0]["href"] == "http://glance.example.com:9292/v2/"
+    assert (
+        response.json()["versions"][0]["links"][0]["href"] == "http://glance.example.com:9292/v2/"
+    )
 
     public = make_api(public_endpoint="https://images.example.org/")
     href = public.get("/versions").json()["versions"][0]["links"][0]["href"]
@@ -81,9 +83,20 @@ def test_v2_3_is_the_same_as_v2(api: Api) -> None:
 
 
 def test_unknown_versions_get_the_versions_list(api: Api) -> None:
-    for path in ("/v2.9/images", "/v2.10/images", "/v1/images", "/v1.0/images", "/v1.1/images",
-                 "/v3", "/v3/images", "/foo", "/images", "/v20/images", "/v2x/images",
-                 "/V2/images"):
+    for path in (
+        "/v2.9/images",
+        "/v2.10/images",
+        "/v1/images",
+        "/v1.0/images",
+        "/v1.1/images",
+        "/v3",
+        "/v3/images",
+        "/foo",
+        "/images",
+        "/v20/images",
+        "/v2x/images",
+        "/V2/images",
+    ):
         response = api.get(path)
         assert response.status_code == 300, path
         assert _entries(response.json()) == EXPECTED

@@ -15,9 +15,7 @@ from tests.support.server import Server, running
 
 
 @pytest.fixture(scope="session")
-def running_server(
-    database_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server]:
+def running_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One server process per database backend."""
     with running(database_url, tmp_path_factory.mktemp("server")) as server:
         yield server

@@ -68,8 +68,18 @@ def glance(server: str, tmp_path: Path) -> Glance:
     def run(token: str, *args: str, expect: int | None = 0) -> Result:
         # glanceclient reads image data from any stdin that is not a terminal; a closed
         # stdin (as under cron) means "no data".
-        command = ["sh", "-c", 'exec "$@" <&-', "glance", GLANCE,
-                   "--os-image-url", server, "--os-auth-token", token, *args]
+        command = [
+            "sh",
+            "-c",
+            'exec "$@" <&-',
+            "glance",
+            GLANCE,
+            "--os-image-url",
+            server,
+            "--os-auth-token",
+            token,
+            *args,
+        ]
         done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
         result = Result(done.returncode, done.stdout, done.stderr)
         if expect is not None:
@@ -81,9 +91,25 @@ def glance(server: str, tmp_path: Path) -> Glance:
 
 def test_create_with_properties_then_show(glance: Glance) -> None:
     created = glance(
-        ALICE, "image-create", "--name", "cirros", "--disk-format", "qcow2",
-        "--container-format", "bare", "--os-distro", "cirros", "--min-ram", "64",
-        "--property", "foo=bar", "--property", "hw_disk_bus=scsi", "--tags", "t1", "t2",
+        ALICE,
+        "image-create",
+        "--name",
+        "cirros",
+        "--disk-format",
+        "qcow2",
+        "--container-format",
+        "bare",
+        "--os-distro",
+        "cirros",
+        "--min-ram",
+        "64",
+        "--property",
+        "foo=bar",
+        "--property",
+        "hw_disk_bus=scsi",
+        "--tags",
+        "t1",
+        "t2",
     ).properties()
     assert created["name"] == "cirros"
     assert created["status"] == "queued"
@@ -111,11 +137,27 @@ def test_list_filters(glance: Glance) -> None:
     def create(*args: str) -> str:
         return glance(ALICE, "image-create", *args).properties()["id"]
 
-    ubuntu = create("--name", "ubuntu", "--property", "os_distro=ubuntu", "--tags", "lts",
-                    "--visibility", "private")
+    ubuntu = create(
+        "--name",
+        "ubuntu",
+        "--property",
+        "os_distro=ubuntu",
+        "--tags",
+        "lts",
+        "--visibility",
+        "private",
+    )
     # Publicizing needs the admin role.
-    debian = glance("root:projA:admin", "image-create", "--name", "debian", "--property",
-                    "os_distro=debian", "--visibility", "public").properties()["id"]
+    debian = glance(
+        "root:projA:admin",
+        "image-create",
+        "--name",
+        "debian",
+        "--property",
+        "os_distro=debian",
+        "--visibility",
+        "public",
+    ).properties()["id"]
     other = create("--name", "other", "--tags", "lts", "beta")
     foreign = glance(BOB, "image-create", "--name", "bobs").properties()["id"]
 
@@ -128,8 +170,10 @@ def test_list_filters(glance: Glance) -> None:
     assert glance(ALICE, "image-list", "--owner", "projA").ids() == {ubuntu, debian, other}
     assert glance(BOB, "image-list").ids() == {debian, foreign}
 
-    names = [row["Name"] for row in glance(ALICE, "image-list", "--sort-key", "name",
-                                           "--sort-dir", "asc").table()]
+    names = [
+        row["Name"]
+        for row in glance(ALICE, "image-list", "--sort-key", "name", "--sort-dir", "asc").table()
+    ]
     assert names == ["debian", "other", "ubuntu"]
     limited = glance(ALICE, "image-list", "--limit", "2", "--page-size", "1").table()
     assert len(limited) == 2
@@ -141,12 +185,29 @@ def test_list_filters(glance: Glance) -> None:
 
 def test_update_properties(glance: Glance) -> None:
     image_id = glance(
-        ALICE, "image-create", "--name", "before", "--property", "foo=bar",
-        "--property", "keep=me",
+        ALICE,
+        "image-create",
+        "--name",
+        "before",
+        "--property",
+        "foo=bar",
+        "--property",
+        "keep=me",
     ).properties()["id"]
     updated = glance(
-        ALICE, "image-update", image_id, "--name", "after", "--min-disk", "2",
-        "--property", "new=value", "--property", "keep=changed", "--remove-property", "foo",
+        ALICE,
+        "image-update",
+        image_id,
+        "--name",
+        "after",
+        "--min-disk",
+        "2",
+        "--property",
+        "new=value",
+        "--property",
+        "keep=changed",
+        "--remove-property",
+        "foo",
     ).properties()
     assert updated["name"] == "after" and updated["min_disk"] == "2"
     assert updated["new"] == "value" and updated["keep"] == "changed"
@@ -162,7 +223,8 @@ def test_tags(glance: Glance) -> None:
     assert listed == [{"ID": image_id, "Tags": "['blue']"}]
     glance(ALICE, "image-tag-update", image_id, "green")
     assert sorted(ast.literal_eval(glance(ALICE, "image-show", image_id).properties()["tags"])) == [
-        "blue", "green",
+        "blue",
+        "green",
     ]
     assert glance(ALICE, "image-list", "--tag", "green").ids() == {image_id}
 
@@ -220,8 +282,16 @@ def test_hidden_images(glance: Glance) -> None:
 
 
 def test_upload_download_deactivate_and_reactivate(glance: Glance, tmp_path: Path) -> None:
-    image_id = glance(ALICE, "image-create", "--name", "active", "--disk-format", "raw",
-                      "--container-format", "bare").properties()["id"]
+    image_id = glance(
+        ALICE,
+        "image-create",
+        "--name",
+        "active",
+        "--disk-format",
+        "raw",
+        "--container-format",
+        "bare",
+    ).properties()["id"]
     data = tmp_path / "disk.raw"
     data.write_bytes(bytes(range(256)) * 64)
     uploaded = glance(ALICE, "image-upload", image_id, "--file", str(data))
@@ -287,8 +357,9 @@ def test_show_missing_image_is_a_readable_error(glance: Glance) -> None:
 
 
 def test_other_projects_private_image_is_not_found(glance: Glance) -> None:
-    image_id = glance(ALICE, "image-create", "--name", "mine", "--visibility",
-                      "private").properties()["id"]
+    image_id = glance(
+        ALICE, "image-create", "--name", "mine", "--visibility", "private"
+    ).properties()["id"]
     result = glance(BOB, "image-show", image_id, expect=None)
     assert result.code == 1
     assert f"No image found with ID {image_id}" in result.err

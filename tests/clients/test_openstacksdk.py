@@ -70,8 +70,14 @@ def test_discovers_the_v2_endpoint(alice: Connection, server: str) -> None:
 def test_create_without_data_and_get(alice: Connection) -> None:
     # The default create_image first looks the name up with os_hidden=True/False filters.
     image = alice.image.create_image(
-        "cirros", disk_format="qcow2", container_format="bare", tags=["a", "b"],
-        os_distro="cirros", foo="bar", min_ram=64, visibility="shared",
+        "cirros",
+        disk_format="qcow2",
+        container_format="bare",
+        tags=["a", "b"],
+        os_distro="cirros",
+        foo="bar",
+        min_ram=64,
+        visibility="shared",
     )
     assert image.status == "queued"
     assert image.owner == "projA"
@@ -103,7 +109,9 @@ def test_list_with_filters(alice: Connection, connect: Connect) -> None:
     assert _ids(alice.image.images(visibility="public")) == {debian.id}
     assert _ids(alice.image.images(tag="lts")) == {ubuntu.id, other.id}
     assert _ids(alice.image.images(owner="projA", status="queued")) == {
-        ubuntu.id, debian.id, other.id,
+        ubuntu.id,
+        debian.id,
+        other.id,
     }
     names = [i.name for i in alice.image.images(sort_key="name", sort_dir="asc")]
     assert names == ["debian", "other", "ubuntu"]
@@ -195,8 +203,14 @@ def test_upload_deactivate_reactivate_download(alice: Connection) -> None:
     assert alice.image.get_image(queued).status == "queued"
     data = bytes(range(256)) * 16
     image = alice.image.create_image(
-        "active", data=data, disk_format="raw", container_format="bare",
-        allow_duplicates=True, wait=True, timeout=30, validate_checksum=True,
+        "active",
+        data=data,
+        disk_format="raw",
+        container_format="bare",
+        allow_duplicates=True,
+        wait=True,
+        timeout=30,
+        validate_checksum=True,
     )
     active = alice.image.get_image(image)
     assert active.status == "active" and active.size == len(data)

@@ -14,7 +14,6 @@ from sqlalchemy import create_engine, inspect
 from tests.support import databases
 
 
-
 @pytest.fixture(params=databases.backends())
 def empty_database(request: pytest.FixtureRequest, tmp_path: pathlib.Path):  # type: ignore[no-untyped-def]
     backend = request.param
@@ -44,7 +43,9 @@ def _conf(tmp_path: pathlib.Path, url: str) -> str:
 def _run(conf: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "glimpse.cmd.manage", "--config-file", conf, *args],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 
@@ -56,8 +57,14 @@ def test_sync_version_check(empty_database: str, tmp_path: pathlib.Path) -> None
     synced = _run(conf, "db", "sync")
     assert synced.returncode == 0, synced.stderr
     tables = set(inspect(create_engine(empty_database)).get_table_names())
-    assert {"images", "image_properties", "image_tags", "image_members",
-            "image_locations", "tasks"} <= tables
+    assert {
+        "images",
+        "image_properties",
+        "image_tags",
+        "image_members",
+        "image_locations",
+        "tasks",
+    } <= tables
     version = _run(conf, "db", "version")
     assert version.returncode == 0 and version.stdout.strip()
     assert "up to date" in _run(conf, "db", "sync").stdout
@@ -70,7 +77,10 @@ def test_api_refuses_noauth_on_public_address(tmp_path: pathlib.Path) -> None:
     conf.write_text(f"[DEFAULT]\nbind_host = 0.0.0.0\ndata_dir = {tmp_path}\n")
     result = subprocess.run(
         [sys.executable, "-m", "glimpse.cmd.api", "--config-file", str(conf)],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode != 0
     assert "allow_insecure_noauth_bind" in result.stderr

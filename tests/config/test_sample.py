@@ -13,9 +13,15 @@ def test_sample_config_is_current(tmp_path: pathlib.Path) -> None:
     output = tmp_path / "sample.conf"
     generator = pathlib.Path(sys.executable).with_name("oslo-config-generator")
     subprocess.run(
-        [str(generator), "--config-file", "etc/oslo-config-generator/glimpse-api.conf",
-         "--output-file", str(output)],
-        cwd=ROOT, check=True,
+        [
+            str(generator),
+            "--config-file",
+            "etc/oslo-config-generator/glimpse-api.conf",
+            "--output-file",
+            str(output),
+        ],
+        cwd=ROOT,
+        check=True,
     )
     committed = (ROOT / "etc" / "glimpse-api.conf.sample").read_text()
     assert output.read_text() == committed, (

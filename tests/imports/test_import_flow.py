@@ -111,8 +111,9 @@ def api_server(
 @pytest.fixture
 def api(api_server: Server, database_url: str) -> Iterator[httpx.Client]:
     databases.empty_tables(database_url)
-    with httpx.Client(base_url=api_server.url, headers=ALICE, timeout=30,
-                      trust_env=False) as client:
+    with httpx.Client(
+        base_url=api_server.url, headers=ALICE, timeout=30, trust_env=False
+    ) as client:
         yield client
 
 
@@ -125,8 +126,9 @@ def _new_image(api: httpx.Client, **body: Any) -> str:
     return str(response.json()["id"])
 
 
-def _wait_for(api: httpx.Client, image_id: str, statuses: tuple[str, ...],
-              timeout: float = 60) -> dict[str, Any]:
+def _wait_for(
+    api: httpx.Client, image_id: str, statuses: tuple[str, ...], timeout: float = 60
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     image: dict[str, Any] = {}
     while time.monotonic() < deadline:
@@ -155,8 +157,7 @@ def test_glance_direct_stage_then_import(api: httpx.Client) -> None:
     staged = api.put(f"/v2/images/{image_id}/stage", content=data, headers=OCTET)
     assert staged.status_code == 204, staged.text
     assert api.get(f"/v2/images/{image_id}").json()["status"] == "uploading"
-    response = api.post(f"/v2/images/{image_id}/import",
-                        json={"method": {"name": "glance-direct"}})
+    response = api.post(f"/v2/images/{image_id}/import", json={"method": {"name": "glance-direct"}})
     assert response.status_code == 202, response.text
     assert response.content == b""
     image = _wait_for(api, image_id, ("active", "queued"))
@@ -197,8 +198,13 @@ def test_web_download_expected_digest_mismatch_fails_cleanly(
     image_id = _new_image(api)
     response = api.post(
         f"/v2/images/{image_id}/import",
-        json={"method": {"name": "web-download", "uri": source.url("/digest.raw"),
-                         "expected_hash": {"algorithm": "sha512", "value": "ab" * 64}}},
+        json={
+            "method": {
+                "name": "web-download",
+                "uri": source.url("/digest.raw"),
+                "expected_hash": {"algorithm": "sha512", "value": "ab" * 64},
+            }
+        },
     )
     assert response.status_code == 202
     image = _wait_for(api, image_id, ("queued",))
@@ -210,8 +216,10 @@ def test_web_download_expected_digest_mismatch_fails_cleanly(
 
 def test_web_download_source_missing_fails_task(api: httpx.Client, source: Source) -> None:
     image_id = _new_image(api)
-    api.post(f"/v2/images/{image_id}/import",
-             json={"method": {"name": "web-download", "uri": source.url("/nothing")}})
+    api.post(
+        f"/v2/images/{image_id}/import",
+        json={"method": {"name": "web-download", "uri": source.url("/nothing")}},
+    )
     image = _wait_for(api, image_id, ("queued",))
     assert image["size"] is None
     task = _tasks(api, image_id)[0]
@@ -231,8 +239,9 @@ def test_web_download_source_missing_fails_task(api: httpx.Client, source: Sourc
 )
 def test_ssrf_uris_refused_at_request(api: httpx.Client, uri: str) -> None:
     image_id = _new_image(api)
-    response = api.post(f"/v2/images/{image_id}/import",
-                        json={"method": {"name": "web-download", "uri": uri}})
+    response = api.post(
+        f"/v2/images/{image_id}/import", json={"method": {"name": "web-download", "uri": uri}}
+    )
     assert response.status_code == 400, uri
     assert api.get(f"/v2/images/{image_id}").json()["status"] == "queued"
     assert _tasks(api, image_id) == []
@@ -243,8 +252,10 @@ def test_redirect_to_forbidden_address_fails_task(api: httpx.Client, source: Sou
     source.redirects["/hop2"] = "http://127.0.0.1:1/secret"
     for path in ("/hop", "/hop2"):
         image_id = _new_image(api)
-        response = api.post(f"/v2/images/{image_id}/import",
-                            json={"method": {"name": "web-download", "uri": source.url(path)}})
+        response = api.post(
+            f"/v2/images/{image_id}/import",
+            json={"method": {"name": "web-download", "uri": source.url(path)}},
+        )
         assert response.status_code == 202
         image = _wait_for(api, image_id, ("queued", "active"))
         assert image["status"] == "queued"
@@ -263,12 +274,18 @@ def test_import_errors(api: httpx.Client) -> None:
     assert api.post(missing, json={"method": {"name": "glance-direct"}}).status_code == 404
     no_formats = api.post("/v2/images", json={}).json()["id"]
     api.put(f"/v2/images/{no_formats}/stage", content=b"x" * 10, headers=OCTET)
-    assert api.post(f"/v2/images/{no_formats}/import",
-                    json={"method": {"name": "glance-direct"}}).status_code == 409
+    assert (
+        api.post(
+            f"/v2/images/{no_formats}/import", json={"method": {"name": "glance-direct"}}
+        ).status_code
+        == 409
+    )
     other = api.post("/v2/images", json={}).json()["id"]
     bob = {"X-Project-Id": "projB", "X-User-Id": "bob", "X-Roles": "member"}
-    assert api.put(f"/v2/images/{other}/stage", content=b"x", headers={**OCTET, **bob}
-                   ).status_code == 404
+    assert (
+        api.put(f"/v2/images/{other}/stage", content=b"x", headers={**OCTET, **bob}).status_code
+        == 404
+    )
 
 
 def test_stage_rules(api: httpx.Client) -> None:
@@ -279,8 +296,7 @@ def test_stage_rules(api: httpx.Client) -> None:
     assert api.put(path, content=b"abc", headers=OCTET).status_code == 409
     uploaded = _new_image(api)
     api.put(f"/v2/images/{uploaded}/file", content=b"abc", headers=OCTET)
-    assert api.put(f"/v2/images/{uploaded}/stage", content=b"abc", headers=OCTET
-                   ).status_code == 409
+    assert api.put(f"/v2/images/{uploaded}/stage", content=b"abc", headers=OCTET).status_code == 409
     # deleting a staged image removes its staged data; the id stays reserved
     assert api.delete(f"/v2/images/{image_id}").status_code == 204
 
@@ -288,8 +304,7 @@ def test_stage_rules(api: httpx.Client) -> None:
 def test_active_image_cannot_be_imported(api: httpx.Client) -> None:
     image_id = _new_image(api)
     api.put(f"/v2/images/{image_id}/file", content=b"data", headers=OCTET)
-    response = api.post(f"/v2/images/{image_id}/import",
-                        json={"method": {"name": "glance-direct"}})
+    response = api.post(f"/v2/images/{image_id}/import", json={"method": {"name": "glance-direct"}})
     assert response.status_code == 409
 
 
@@ -323,20 +338,58 @@ def test_glanceclient_image_create_via_import(
     env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
     env["HOME"] = str(tmp_path)
     # glanceclient reads image data from a stdin that is not a terminal: close it.
-    base = ["sh", "-c", 'exec "$@" <&-', "glance", GLANCE, "--os-image-url", api_server.url,
-            "--os-auth-token", "alice:projA:member"]
+    base = [
+        "sh",
+        "-c",
+        'exec "$@" <&-',
+        "glance",
+        GLANCE,
+        "--os-image-url",
+        api_server.url,
+        "--os-auth-token",
+        "alice:projA:member",
+    ]
     direct = subprocess.run(
-        [*base, "image-create-via-import", "--import-method", "glance-direct", "--file",
-         str(path), "--disk-format", "raw", "--container-format", "bare", "--name", "gd"],
-        capture_output=True, text=True, env=env, timeout=120,
+        [
+            *base,
+            "image-create-via-import",
+            "--import-method",
+            "glance-direct",
+            "--file",
+            str(path),
+            "--disk-format",
+            "raw",
+            "--container-format",
+            "bare",
+            "--name",
+            "gd",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert direct.returncode == 0, direct.stderr
     source.files["/cli.raw"] = data
     web = subprocess.run(
-        [*base, "image-create-via-import", "--import-method", "web-download", "--uri",
-         source.url("/cli.raw"), "--disk-format", "raw", "--container-format", "bare",
-         "--name", "wd"],
-        capture_output=True, text=True, env=env, timeout=120,
+        [
+            *base,
+            "image-create-via-import",
+            "--import-method",
+            "web-download",
+            "--uri",
+            source.url("/cli.raw"),
+            "--disk-format",
+            "raw",
+            "--container-format",
+            "bare",
+            "--name",
+            "wd",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert web.returncode == 0, web.stderr
     images = {i["name"]: i for i in api.get("/v2/images").json()["images"]}
@@ -347,7 +400,10 @@ def test_glanceclient_image_create_via_import(
     out = tmp_path / "out.raw"
     download = subprocess.run(
         [*base, "image-download", "--file", str(out), images["gd"]["id"]],
-        capture_output=True, text=True, env=env, timeout=120,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert download.returncode == 0, download.stderr
     assert out.read_bytes() == data
@@ -368,9 +424,7 @@ def private_database(tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def converting_server(
-    private_database: str, tmp_path: Path, source: Source
-) -> Iterator[Server]:
+def converting_server(private_database: str, tmp_path: Path, source: Source) -> Iterator[Server]:
     options = _options(source, image_import_opts={"image_import_plugins": "['image_conversion']"})
     with running(private_database, tmp_path, options) as server:
         yield server
@@ -380,13 +434,25 @@ def test_qcow2_is_converted_to_raw_and_unsafe_qcow2_refused(
     converting_server: Server, tmp_path: Path
 ) -> None:
     _qemu_img("create", "-f", "qcow2", str(tmp_path / "base.qcow2"), "32M")
-    _qemu_img("create", "-f", "qcow2", "-b", str(tmp_path / "base.qcow2"), "-F", "qcow2",
-              str(tmp_path / "child.qcow2"))
-    with httpx.Client(base_url=converting_server.url, headers=ALICE, timeout=30,
-                      trust_env=False) as api:
+    _qemu_img(
+        "create",
+        "-f",
+        "qcow2",
+        "-b",
+        str(tmp_path / "base.qcow2"),
+        "-F",
+        "qcow2",
+        str(tmp_path / "child.qcow2"),
+    )
+    with httpx.Client(
+        base_url=converting_server.url, headers=ALICE, timeout=30, trust_env=False
+    ) as api:
         good = _new_image(api, disk_format="qcow2")
-        api.put(f"/v2/images/{good}/stage", content=(tmp_path / "base.qcow2").read_bytes(),
-                headers=OCTET)
+        api.put(
+            f"/v2/images/{good}/stage",
+            content=(tmp_path / "base.qcow2").read_bytes(),
+            headers=OCTET,
+        )
         api.post(f"/v2/images/{good}/import", json={"method": {"name": "glance-direct"}})
         image = _wait_for(api, good, ("active", "queued"))
         assert image["status"] == "active", _tasks(api, good)
@@ -395,8 +461,11 @@ def test_qcow2_is_converted_to_raw_and_unsafe_qcow2_refused(
         assert api.get(f"/v2/images/{good}/file").content == b"\0" * (32 * 1024 * 1024)
 
         bad = _new_image(api, disk_format="qcow2")
-        api.put(f"/v2/images/{bad}/stage", content=(tmp_path / "child.qcow2").read_bytes(),
-                headers=OCTET)
+        api.put(
+            f"/v2/images/{bad}/stage",
+            content=(tmp_path / "child.qcow2").read_bytes(),
+            headers=OCTET,
+        )
         api.post(f"/v2/images/{bad}/import", json={"method": {"name": "glance-direct"}})
         image = _wait_for(api, bad, ("active", "queued"))
         assert image["status"] == "queued"
@@ -417,15 +486,19 @@ def test_killed_worker_job_taken_over_by_another(
     with running(private_database, tmp_path, options) as server:
         conf = tmp_path / "glimpse-api.conf"
         worker_log = (tmp_path / "worker-a.log").open("wb")
-        first = subprocess.Popen([sys.executable, "-m", "glimpse.cmd.worker", "--config-file",
-                                  str(conf)], stdout=worker_log, stderr=subprocess.STDOUT)
-        with httpx.Client(base_url=server.url, headers=ALICE, timeout=30,
-                          trust_env=False) as api:
+        first = subprocess.Popen(
+            [sys.executable, "-m", "glimpse.cmd.worker", "--config-file", str(conf)],
+            stdout=worker_log,
+            stderr=subprocess.STDOUT,
+        )
+        with httpx.Client(base_url=server.url, headers=ALICE, timeout=30, trust_env=False) as api:
             source.delay = 0.05  # ~5 s for the whole body
             try:
                 image_id = _new_image(api)
-                api.post(f"/v2/images/{image_id}/import",
-                         json={"method": {"name": "web-download", "uri": source.url("/slow.raw")}})
+                api.post(
+                    f"/v2/images/{image_id}/import",
+                    json={"method": {"name": "web-download", "uri": source.url("/slow.raw")}},
+                )
                 _wait_for(api, image_id, ("importing",))
                 deadline = time.monotonic() + 30
                 while time.monotonic() < deadline:
@@ -439,9 +512,11 @@ def test_killed_worker_job_taken_over_by_another(
             finally:
                 source.delay = 0.0
             assert api.get(f"/v2/images/{image_id}").json()["status"] == "importing"
-            second = subprocess.Popen([sys.executable, "-m", "glimpse.cmd.worker",
-                                       "--config-file", str(conf)],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            second = subprocess.Popen(
+                [sys.executable, "-m", "glimpse.cmd.worker", "--config-file", str(conf)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             try:
                 image = _wait_for(api, image_id, ("active", "queued"), timeout=90)
             finally:

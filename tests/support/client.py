@@ -21,8 +21,7 @@ class Api:
         """The same client acting as ``user`` in ``project`` with ``roles``."""
         return Api(
             self.client,
-            {"X-Project-Id": project, "X-User-Id": user or f"user-of-{project}",
-             "X-Roles": roles},
+            {"X-Project-Id": project, "X-User-Id": user or f"user-of-{project}", "X-Roles": roles},
         )
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:

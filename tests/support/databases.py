@@ -11,8 +11,8 @@ import os
 import uuid
 
 from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.pool import NullPool
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from glimpse.db import migrate
 from glimpse.db.engine import Database
