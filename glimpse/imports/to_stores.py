@@ -33,14 +33,13 @@ from glimpse.imports.queue import Claim
 from glimpse.notifications import payloads
 from glimpse.runtime import Runtime
 from glimpse.services import image_data, import_targets, locations
+from glimpse.services.imports import IMPORT_TASK_PROPERTY
 from glimpse.services.quotas import parse_storage_quota, storage_used
 from glimpse.services.records import ImageRecord
 from glimpse.store.base import StoreDriver, StoreWriter
 from glimpse.store.errors import StoreConflict, StoreError, StoreNotFound
 
 LOG = logging.getLogger(__name__)
-#: The import lock: the id of the task importing to the image (Glance's name).
-IMPORT_TASK_PROPERTY = "os_glance_import_task"
 
 
 class Progress(Protocol):
@@ -83,7 +82,8 @@ async def copy_image(rt: Runtime, claim: Claim, image_id: str, progress: Progres
 def record_failure(rt: Runtime, claim: Claim, image: Image) -> None:
     """The task failed: an image being imported goes back to queued, the lock is
     released and every store not written is listed as failed."""
-    if image.status == "importing":
+    was_importing = image.status == "importing"
+    if was_importing:
         image.status = "queued"
         image.size = None
         image.virtual_size = None
@@ -96,7 +96,9 @@ def record_failure(rt: Runtime, claim: Claim, image: Image) -> None:
         for store_id in importing:
             import_targets.finished(image, store_id, succeeded=False)
         return
-    # Single-store: as before multi-store, only the failed store is recorded.
+    if not was_importing:
+        return
+    # Single-store: the one store is recorded as failed.
     _drop_properties(image, import_targets.IMPORTING_TO_PROPERTY)
     stores, _ = targets_of(rt, claim)
     import_targets.set_property(image, import_targets.FAILED_IMPORT_PROPERTY, stores[0])
@@ -116,6 +118,7 @@ async def _write_all(
 ) -> None:
     stores, must_succeed = targets_of(rt, claim)
     written: list[tuple[StoreDriver, PipelineResult]] = []
+    kept: list[PipelineResult] = []
     committed = 0
     failures: list[str] = []
     reference = await run_in_threadpool(_reference_digests, rt, image_id) if copy else None
@@ -134,7 +137,7 @@ async def _write_all(
             await run_in_threadpool(_store_done, rt, image_id, store_id, False)
             continue
         assert driver is not None
-        problem, fatal = _check_digests(result, reference, expected_hash, written)
+        problem, fatal = _check_digests(result, reference, expected_hash, kept)
         if problem is not None:
             await run_in_threadpool(_discard, driver, result.stored.uri)
             if fatal or must_succeed:
@@ -143,6 +146,7 @@ async def _write_all(
             failures.append(f"{store_id}: {problem}")
             await run_in_threadpool(_store_done, rt, image_id, store_id, False)
             continue
+        kept.append(result)
         if must_succeed:
             written.append((driver, result))
             await run_in_threadpool(_store_done, rt, image_id, store_id, True)
@@ -280,7 +284,7 @@ def _check_digests(
     result: PipelineResult,
     reference: dict[str, Any] | None,
     expected_hash: Any,
-    written: list[tuple[StoreDriver, PipelineResult]],
+    kept: list[PipelineResult],
 ) -> tuple[str | None, bool]:
     """Why a written copy cannot be kept, if so, and whether no other store could do better
     (the staged data is not what the user announced)."""
@@ -302,7 +306,7 @@ def _check_digests(
                 f"{expected_hash.get('value')}."
             )
             return message, True
-    if written and written[0][1].os_hash_value != result.os_hash_value:
+    if kept and kept[0].os_hash_value != result.os_hash_value:
         return "The data written differs from the data written to the first store.", False
     return None, False
 

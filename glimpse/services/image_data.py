@@ -583,7 +583,8 @@ def delete_data(rt: Runtime, locations: list[tuple[str, dict[str, Any]]]) -> Non
         try:
             driver = rt.stores.for_location(uri, metadata)
             driver.delete(uri)
-        except StoreNotFound:
+        except (StoreNotFound, StoreUnsupported):
+            # Gone already, or external data (http) that is not ours to delete.
             continue
         except StoreError:
             LOG.warning(

@@ -43,10 +43,9 @@ def requested(rt: Runtime, body: dict[str, Any], header_store: str | None) -> Ta
     if not isinstance(must_succeed, bool):
         raise errors.BadRequest("'all_stores_must_succeed' must be a boolean.")
     if not rt.stores.multi:
+        # As in Glance, the store fields mean nothing here; only this one is refused.
         if not must_succeed:
             raise errors.BadRequest("All_stores_must_succeed can only be set with enabled_backends")
-        if all_stores or "stores" in body:
-            raise errors.BadRequest("'stores' and 'all_stores' need enabled_backends.")
         return Targets([rt.stores.default_id], True)
     if all_stores:
         if "stores" in body or header_store is not None:

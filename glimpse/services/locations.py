@@ -23,6 +23,7 @@ import urllib.parse
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import object_session
 
 from glimpse import errors
 from glimpse.context import RequestContext
@@ -89,6 +90,10 @@ def detach(rt: Runtime, image: Image, location: ImageLocation) -> Doomed:
     location.deleted_at = now
     location.updated_at = now
     _renumber(live(image))
+    if _shared(location):
+        # Another live location (of this image or another one) holds the same data.
+        location.status = "deleted"
+        return []
     if rt.conf.delayed_delete:
         location.status = "pending_delete"
         return []
@@ -304,6 +309,13 @@ def _check_location(rt: Runtime, url: str) -> tuple[StoreDriver, int]:
     if not candidates:
         raise errors.BadRequest("Invalid location")
     driver = rt.stores.owner_of(url) or candidates[0]
+    if driver.lends_credentials(url):
+        # The store would read it with its own secret: anyone could reach any object of
+        # the store's account (or another image's data) without knowing that secret.
+        raise errors.BadRequest(
+            "Invalid location: it must carry the credentials to read it (the store's own "
+            "are not lent)."
+        )
     try:
         size = driver.stat(url)
     except StoreError as exc:
@@ -328,8 +340,6 @@ def _check_storage_quota(rt: Runtime, image: Image, size: int, locations: int) -
     quota = parse_storage_quota(rt.conf.user_storage_quota)
     if not quota:
         return
-    from sqlalchemy.orm import object_session
-
     session = object_session(image)
     assert session is not None
     used = storage_used(session, image.owner, excluding=image.id)
@@ -407,6 +417,18 @@ def _activate(image: Image, size: int, validation: dict[str, str]) -> None:
     for key, item in validation.items():
         setattr(image, key, item)
     image.status = "active"
+
+
+def _shared(location: ImageLocation) -> bool:
+    session = object_session(location)
+    if session is None:
+        return False
+    query = select(ImageLocation.id).where(
+        ImageLocation.value == location.value,
+        ImageLocation.deleted.is_(False),
+        ImageLocation.id != location.id,
+    )
+    return session.scalars(query.limit(1)).first() is not None
 
 
 def _renumber(ordered: list[ImageLocation]) -> None:

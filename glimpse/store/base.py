@@ -107,6 +107,14 @@ class StoreDriver(abc.ABC):
         """
         return urlsplit(uri).scheme in self.schemes
 
+    def lends_credentials(self, uri: str) -> bool:
+        """Whether reading ``uri`` would use the store's own secret rather than one it carries.
+
+        Such a location is only safe when the service wrote it: a user who sets it
+        could read any object the store's account can. False by default.
+        """
+        return False
+
     @abc.abstractmethod
     def begin_write(self, image_id: str) -> StoreWriter:
         """Start writing the data of ``image_id``.

@@ -347,6 +347,18 @@ class S3Store(StoreDriver):
             return False
         return location.endpoint.rstrip("/") == self.endpoint
 
+    def lends_credentials(self, uri: str) -> bool:
+        """Locations of the store's own access key are read with the configured secret."""
+        try:
+            location = parse_location(uri)
+        except ValueError:
+            return False
+        if location.endpoint.rstrip("/") != self.endpoint:
+            return False
+        return location.access_key is None or (
+            location.access_key == self.access_key and location.secret_key != self._secret_key
+        )
+
     def begin_write(self, image_id: str) -> StoreWriter:
         location = self._own_location(image_id)
         public = location.uri(credentials=False)

@@ -400,6 +400,14 @@ class SwiftStore(StoreDriver):
             return False
         return True
 
+    def lends_credentials(self, uri: str) -> bool:
+        """Locations of the store's own user are read with the configured key."""
+        try:
+            location = self._location(uri)
+        except StoreNotFound:
+            return False
+        return location.user is None or (location.user == self.user and location.key != self._key)
+
     def begin_write(self, image_id: str) -> StoreWriter:
         location = self._own_location(image_id)
         # Checked here as well as at commit so a conflicting upload fails

@@ -473,3 +473,23 @@ def test_glimpse_api_refuses_a_reserved_store_id_at_start(tmp_path: Path) -> Non
     )
     assert done.returncode != 0
     assert "ERROR: Store id 'os_glance_x' in enabled_backends is reserved" in done.stderr
+
+
+def test_single_store_swift_and_s3_read_their_options_from_glance_store(tmp_path: Path) -> None:
+    from glimpse.store.s3 import S3Store
+    from glimpse.store.swift import SwiftStore
+
+    stores = _stores_of(
+        tmp_path,
+        "[glance_store]\nstores = file, http, swift, s3\ndefault_store = swift\n"
+        "swift_store_auth_address = http://127.0.0.1:8080/auth/v1.0\n"
+        "swift_store_user = test:tester\nswift_store_key = testing\n"
+        "swift_store_auth_version = 1\nswift_store_container = images\n"
+        "s3_store_host = http://127.0.0.1:8080\ns3_store_access_key = a\n"
+        "s3_store_secret_key = b\ns3_store_bucket = bucket\n",
+    )
+    assert not stores.multi and stores.default_id == "swift"
+    assert isinstance(stores.default, SwiftStore) and stores.default.container == "images"
+    s3 = stores.drivers["s3"]
+    assert isinstance(s3, S3Store) and s3.bucket == "bucket"
+    assert list(stores.drivers) == ["file", "http", "swift", "s3"]

@@ -336,11 +336,19 @@ def test_external_swift_and_s3_locations_with_quoted_credentials(
         assert image["locations"] == [{"url": public, "metadata": {"store": store}}]
         assert "testing" not in response.text
         assert http.get(f"/v2/images/{image_id}/file").content == SMALL
-        # A wrong key is no location at all.
-        wrong = url.replace(key, "wrong")
+        # A wrong key is no location at all; and the store never lends its own key to a
+        # location without one, or with a guess for the store's own user.
+        store_user = quote(saio["SWIFT_USER"], safe="")
         other = http.post(
             "/v2/images", json={"disk_format": "raw", "container_format": "bare"}
         ).json()["id"]
-        ops = [{"op": "add", "path": "/locations/-", "value": {"url": wrong, "metadata": {}}}]
-        response = http.patch(f"/v2/images/{other}", json=ops, headers=patch_type)
-        assert response.status_code == 400
+        for refused in (
+            url.replace(key, "wrong"),
+            public,
+            url.replace(f"{user}:{key}", f"{store_user}:guess"),
+        ):
+            value = {"url": refused, "metadata": {}}
+            ops = [{"op": "add", "path": "/locations/-", "value": value}]
+            response = http.patch(f"/v2/images/{other}", json=ops, headers=patch_type)
+            assert response.status_code == 400, refused
+            assert "Invalid location" in response.text

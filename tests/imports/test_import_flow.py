@@ -93,7 +93,12 @@ def _options(source: Source, **extra: dict[str, object]) -> dict[str, dict[str, 
             "allowed_hosts": "127.0.0.1",
             "allowed_ports": str(source.port),
         },
-        "worker": {"poll_seconds": 0.1, "heartbeat_seconds": 1, "lease_seconds": 5},
+        "worker": {
+            "embedded_workers": 1,
+            "poll_seconds": 0.1,
+            "heartbeat_seconds": 1,
+            "lease_seconds": 5,
+        },
     }
     for group, values in extra.items():
         options.setdefault(group, {}).update(values)
