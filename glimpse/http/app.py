@@ -250,6 +250,9 @@ def create_app(rt: Runtime) -> ASGIApp:
         },
         lifespan=lifecycle.lifespan,
     )
+    # Glance's routes match exactly: GET or DELETE /v2/images/ (an empty image id) is 404,
+    # not a redirect to the image list.
+    app.router.redirect_slashes = False
     app.state.runtime = rt
     gateway = Gateway(app, rt)
     return gateway

@@ -45,6 +45,9 @@ READ_ONLY = (
     "stores",
 )
 RESERVED = ("location", "deleted", "deleted_at")
+#: Property names starting with this belong to the service (Glance's GLANCE_RESERVED_NS):
+#: clients may not create, change or remove them (403).
+RESERVED_NAMESPACE = "os_glance"
 
 
 def _base_properties(conf: cfg.ConfigOpts) -> dict[str, Any]:

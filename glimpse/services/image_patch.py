@@ -15,7 +15,7 @@ from glimpse import errors
 from glimpse.context import RequestContext
 from glimpse.db.models import Image, ImageProperty, ImageTag, utcnow
 from glimpse.runtime import Runtime
-from glimpse.schemas.image import READ_ONLY, RESERVED
+from glimpse.schemas.image import READ_ONLY, RESERVED, RESERVED_NAMESPACE
 from glimpse.services import access
 from glimpse.services.validation import check_text
 
@@ -217,7 +217,7 @@ def _check_operation(rt: Runtime, operation: PatchOperation) -> None:
     name = operation.path[0]
     if name in READ_ONLY or name == "id":
         raise errors.ReadOnlyAttribute(name)
-    if name in RESERVED:
+    if name in RESERVED or name.startswith(RESERVED_NAMESPACE):
         raise errors.ReservedAttribute(name)
     if name == "locations":
         if not rt.conf.show_multiple_locations:

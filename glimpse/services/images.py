@@ -14,7 +14,7 @@ from glimpse.context import RequestContext
 from glimpse.db.models import Image, ImageMember, ImageProperty, ImageTag, utcnow
 from glimpse.notifications import payloads
 from glimpse.runtime import Runtime
-from glimpse.schemas.image import READ_ONLY, RESERVED
+from glimpse.schemas.image import READ_ONLY, RESERVED, RESERVED_NAMESPACE
 from glimpse.services import access, image_data, locations
 from glimpse.services.image_patch import PatchOperation, apply_patch
 from glimpse.services.records import ImageRecord
@@ -40,7 +40,7 @@ def create(rt: Runtime, context: RequestContext, body: Any) -> ImageRecord:
     if not isinstance(body, dict):
         raise errors.BadRequest("Unexpected body type. Expected list/dict.")
     for key in body:
-        if key in _CREATE_RESERVED:
+        if key in _CREATE_RESERVED or key.startswith(RESERVED_NAMESPACE):
             raise errors.ReservedAttribute(key)
         if key in READ_ONLY:
             raise errors.ReadOnlyAttribute(key)
