@@ -46,12 +46,15 @@ def _is_loopback(host: str) -> bool:
 
 def prepare(conf: cfg.ConfigOpts) -> Runtime:
     """Check the configuration and database, and build the runtime; exit with a message if unfit."""
-    keystone = (conf.paste_deploy.flavor or "").startswith("keystone")
-    if not keystone and not _is_loopback(conf.bind_host):
+    # keystone validates tokens; trusted-auth is the operator's statement that a front
+    # proxy sets the identity headers. Only the unauthenticated mode trusts anyone.
+    flavor = conf.paste_deploy.flavor or ""
+    authenticated = flavor.startswith(("keystone", "trusted-auth"))
+    if not authenticated and not _is_loopback(conf.bind_host):
         if not conf.allow_insecure_noauth_bind:
             sys.exit(
-                "ERROR: without Keystone ([paste_deploy] flavor = keystone) callers' identity "
-                "headers are trusted; refusing "
+                "ERROR: without authentication ([paste_deploy] flavor) every caller is trusted; "
+                "refusing "
                 f"to listen on {conf.bind_host}. Listen on loopback, configure Keystone, or set "
                 "allow_insecure_noauth_bind = true."
             )
@@ -137,6 +140,7 @@ def _serve(conf: cfg.ConfigOpts, rt: Runtime, args: list[str]) -> None:
             port=conf.bind_port,
             log_level="info",
             access_log=False,
+            timeout_graceful_shutdown=int(conf.graceful_shutdown_timeout),
         )
         return
     rt.close()
@@ -149,6 +153,10 @@ def _serve(conf: cfg.ConfigOpts, rt: Runtime, args: list[str]) -> None:
         workers=workers,
         log_level="info",
         access_log=False,
+        # A worker still importing and migrating on a loaded host must not be killed
+        # as unhealthy (uvicorn's default is 5 s).
+        timeout_worker_healthcheck=60,
+        timeout_graceful_shutdown=int(conf.graceful_shutdown_timeout),
     )
 
 

@@ -13,6 +13,13 @@ _server = [
         min=0,
         help="Number of API worker processes. 0 means one per CPU core.",
     ),
+    cfg.IntOpt(
+        "graceful_shutdown_timeout",
+        default=60,
+        min=0,
+        help="Seconds the server waits on SIGTERM for requests in flight (such as uploads) "
+        "to finish before it stops.",
+    ),
     cfg.StrOpt(
         "data_dir",
         help="Folder holding the embedded default's SQLite database, image files and staging "
