@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -10,6 +11,7 @@ from starlette.testclient import TestClient
 
 from glimpse import config
 from glimpse.http.app import create_app
+from glimpse.policy import Policy
 from glimpse.runtime import Runtime
 from tests.support import databases
 from tests.support.client import Api
@@ -66,3 +68,25 @@ def make_api(make_runtime: Callable[..., Runtime]) -> Iterator[Callable[..., Api
 def api(make_api: Callable[..., Api]) -> Api:
     """The API with the default configuration, acting as admin (no identity headers)."""
     return make_api()
+
+
+@pytest.fixture
+def policy_api(
+    make_runtime: Callable[..., Runtime], tmp_path: Any
+) -> Iterator[Callable[[dict[str, str]], Api]]:
+    """An API whose policy file overrides the given rules."""
+    clients: list[TestClient] = []
+
+    def factory(rules: dict[str, str]) -> Api:
+        path = tmp_path / "policy.json"
+        path.write_text(json.dumps(rules))
+        runtime = make_runtime()
+        runtime.conf.set_override("policy_file", str(path), group="oslo_policy")
+        runtime.policy = Policy(runtime.conf)
+        client = TestClient(create_app(runtime), raise_server_exceptions=False)
+        clients.append(client)
+        return Api(client)
+
+    yield factory
+    for client in clients:
+        client.close()

@@ -6,6 +6,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from glimpse import errors
 from glimpse.http.image_data import require_octet_stream, upload_request
 from glimpse.http.requests import context, image_id_param, no_body, read_json, runtime
 from glimpse.services import image_data, imports
@@ -14,8 +15,6 @@ from glimpse.services import image_data, imports
 async def stage(request: Request) -> Response:
     rt, ctx = runtime(request), context(request)
     if "glance-direct" not in imports.import_methods(rt):
-        from glimpse import errors
-
         raise errors.NotFound("The glance-direct import method is not enabled.")
     require_octet_stream(request)
     # X-Image-Meta-Store is ignored when staging: the staging area is one place.

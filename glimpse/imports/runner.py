@@ -14,13 +14,14 @@ import contextlib
 import json
 import logging
 import os
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
 from glimpse.data.pipeline import store_stream
-from glimpse.db.models import Image, ImageProperty, utcnow
+from glimpse.db.models import Image, ImageProperty, Task, utcnow
 from glimpse.imports import queue, to_stores, web_download
 from glimpse.imports.errors import ImportFailed
 from glimpse.imports.queue import Claim, LeaseLost
@@ -59,7 +60,6 @@ async def run(rt: Runtime, claim: Claim) -> None:
 
 async def _heartbeat(rt: Runtime, claim: Claim, progress: _Progress) -> None:
     interval = int(rt.conf.worker.heartbeat_seconds)
-    current = asyncio.current_task()
     while True:
         await asyncio.sleep(interval)
         try:
@@ -69,7 +69,6 @@ async def _heartbeat(rt: Runtime, claim: Claim, progress: _Progress) -> None:
             raise
         except Exception:
             LOG.warning("Could not renew the lease of task %s", claim.task_id, exc_info=True)
-        del current
 
 
 async def _run(rt: Runtime, claim: Claim, progress: _Progress) -> None:
@@ -100,18 +99,12 @@ async def _run(rt: Runtime, claim: Claim, progress: _Progress) -> None:
 
 def _legacy_image(rt: Runtime, claim: Claim) -> str:
     """The image a legacy ``import`` task creates (once, even if the task is retried)."""
-    from glimpse.services import tasks as task_service  # noqa: F401  (documents the link)
-
     properties = dict(claim.input.get("image_properties") or {})
     with rt.db.transaction() as session:
-        from glimpse.db.models import Task
-
         task = session.get(Task, claim.task_id)
         assert task is not None
         if task.image_id:
             return task.image_id
-        import uuid
-
         now = utcnow()
         image = Image(
             id=str(uuid.uuid4()),

@@ -199,6 +199,3 @@ def create_legacy_task(rt: Runtime, context: RequestContext, body: Any) -> TaskR
         record = TaskRecord.of(task)
     rt.notifier.info("task.create", payloads.task(record))
     return record
-
-
-__all__ = ["IMPORT_TASK_TYPE", "ImageRecord", "create_legacy_task", "start_import"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
+import urllib.parse
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -161,8 +162,6 @@ def list_tasks(rt: Runtime, context: RequestContext, params: Sequence[tuple[str,
             else:
                 query = query.where(or_(column < mark, (column == mark) & (Task.id < row.id)))
         tasks = [TaskRecord.of(t) for t in session.scalars(query.order_by(*order).limit(limit))]
-    import urllib.parse
-
     kept = [(k, v) for k, v in params if k != "marker"]
     first = "/v2/tasks" + ("?" + urllib.parse.urlencode(kept) if kept else "")
     next_link = None

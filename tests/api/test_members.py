@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import datetime
-import json
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from sqlalchemy import update
-from starlette.testclient import TestClient
 
 from glimpse.db.models import ImageMember
-from glimpse.http.app import create_app
-from glimpse.policy import Policy
-from glimpse.runtime import Runtime
 from tests.support.client import PATCH, Api
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
@@ -80,28 +75,6 @@ def admin(api: Api) -> Api:
 def shared(alice: Api) -> dict[str, Any]:
     image: dict[str, Any] = alice.create_image(name="shared", visibility="shared")
     return image
-
-
-@pytest.fixture
-def policy_api(
-    make_runtime: Callable[..., Runtime], tmp_path: Any
-) -> Iterator[Callable[[dict[str, str]], Api]]:
-    """An API whose policy file overrides the given rules."""
-    clients: list[TestClient] = []
-
-    def factory(rules: dict[str, str]) -> Api:
-        path = tmp_path / "policy.json"
-        path.write_text(json.dumps(rules))
-        runtime = make_runtime()
-        runtime.conf.set_override("policy_file", str(path), group="oslo_policy")
-        runtime.policy = Policy(runtime.conf)
-        client = TestClient(create_app(runtime), raise_server_exceptions=False)
-        clients.append(client)
-        return Api(client)
-
-    yield factory
-    for client in clients:
-        client.close()
 
 
 # --- adding members -----------------------------------------------------------------------

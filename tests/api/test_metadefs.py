@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from starlette.testclient import TestClient
 
-from glimpse.http.app import create_app
-from glimpse.policy import Policy
-from glimpse.runtime import Runtime
 from tests.support.client import Api
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
@@ -44,28 +39,6 @@ def bob(api: Api) -> Api:
 @pytest.fixture
 def admin(api: Api) -> Api:
     return api.as_("root", roles="admin")
-
-
-@pytest.fixture
-def policy_api(
-    make_runtime: Callable[..., Runtime], tmp_path: Any
-) -> Iterator[Callable[[dict[str, str]], Api]]:
-    """An API whose policy file overrides the given rules."""
-    clients: list[TestClient] = []
-
-    def factory(rules: dict[str, str]) -> Api:
-        path = tmp_path / "policy.json"
-        path.write_text(json.dumps(rules))
-        runtime = make_runtime()
-        runtime.conf.set_override("policy_file", str(path), group="oslo_policy")
-        runtime.policy = Policy(runtime.conf)
-        client = TestClient(create_app(runtime), raise_server_exceptions=False)
-        clients.append(client)
-        return Api(client)
-
-    yield factory
-    for client in clients:
-        client.close()
 
 
 FLAVOR_NS: dict[str, Any] = {

@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import datetime
-import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from sqlalchemy import update
-from starlette.testclient import TestClient
 
 from glimpse.db.models import Image
-from glimpse.http.app import create_app
-from glimpse.policy import Policy
-from glimpse.runtime import Runtime
 from tests.support.client import Api
 
 V21 = "application/openstack-images-v2.1-json-patch"
@@ -74,28 +69,6 @@ def v20(op: str, path: str, *value: Any) -> dict[str, Any]:
 def op(op: str, path: str, *value: Any) -> dict[str, Any]:
     """A v2.1 (RFC 6902) operation."""
     return {"op": op, "path": path, "value": value[0]} if value else {"op": op, "path": path}
-
-
-@pytest.fixture
-def policy_api(
-    make_runtime: Callable[..., Runtime], tmp_path: Any
-) -> Iterator[Callable[[dict[str, str]], Api]]:
-    """An API whose policy file overrides the given rules."""
-    clients: list[TestClient] = []
-
-    def factory(rules: dict[str, str]) -> Api:
-        path = tmp_path / "policy.json"
-        path.write_text(json.dumps(rules))
-        runtime = make_runtime()
-        runtime.conf.set_override("policy_file", str(path), group="oslo_policy")
-        runtime.policy = Policy(runtime.conf)
-        client = TestClient(create_app(runtime), raise_server_exceptions=False)
-        clients.append(client)
-        return Api(client)
-
-    yield factory
-    for client in clients:
-        client.close()
 
 
 @pytest.fixture

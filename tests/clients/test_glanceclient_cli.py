@@ -7,86 +7,22 @@ percent-encodes it on the wire).
 from __future__ import annotations
 
 import ast
-import dataclasses
 import hashlib
-import os
-import subprocess
-import sys
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-GLANCE = str(Path(sys.executable).with_name("glance"))
+from tests.support.glance_cli import Glance, runner
+
 ALICE = "alice:projA:member"
 BOB = "bob:projB:member"
-
-
-@dataclasses.dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    def table(self) -> list[dict[str, str]]:
-        """The rows of the prettytable in the output, keyed by its header.
-
-        glanceclient wraps long values (a sha512 hexdigest) onto continuation lines
-        whose first column is empty; they are joined back onto their row.
-        """
-        lines = [line.strip() for line in self.out.splitlines() if line.startswith("|")]
-        cells = [[cell.strip() for cell in line[1:-1].split("|")] for line in lines]
-        if not cells:
-            return []
-        header, rows = cells[0], []
-        for row in cells[1:]:
-            if rows and not row[0]:
-                rows[-1] = [done + more for done, more in zip(rows[-1], row, strict=True)]
-            else:
-                rows.append(row)
-        return [dict(zip(header, row, strict=True)) for row in rows]
-
-    def properties(self) -> dict[str, str]:
-        """A ``Property | Value`` table as a dict."""
-        return {row["Property"]: row["Value"] for row in self.table()}
-
-    def ids(self) -> set[str]:
-        return {row["ID"] for row in self.table()}
-
-
-Glance = Callable[..., Result]
 
 
 @pytest.fixture
 def glance(server: str, tmp_path: Path) -> Glance:
     """Run ``glance`` as an identity token against the server; returns a :class:`Result`."""
-    # No OS_* settings from the caller's shell, and a private schema cache.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
-    env["HOME"] = str(tmp_path)
-
-    def run(token: str, *args: str, expect: int | None = 0) -> Result:
-        # glanceclient reads image data from any stdin that is not a terminal; a closed
-        # stdin (as under cron) means "no data".
-        command = [
-            "sh",
-            "-c",
-            'exec "$@" <&-',
-            "glance",
-            GLANCE,
-            "--os-image-url",
-            server,
-            "--os-auth-token",
-            token,
-            *args,
-        ]
-        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
-        result = Result(done.returncode, done.stdout, done.stderr)
-        if expect is not None:
-            assert result.code == expect, result
-        return result
-
-    return run
+    return runner(server, tmp_path)
 
 
 def test_create_with_properties_then_show(glance: Glance) -> None:

@@ -8,6 +8,7 @@ terminal, so the command runs with stdin closed, as under cron.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import subprocess
 import sys
@@ -24,24 +25,40 @@ class Result:
     err: str
 
     def table(self) -> list[dict[str, str]]:
-        """The rows of the first prettytable in the output, keyed by its header; a cell
-        wrapped over several lines is joined back with spaces."""
-        lines = [line.strip() for line in self.out.splitlines() if line.startswith("|")]
-        cells = [[cell.strip() for cell in line[1:-1].split("|")] for line in lines]
-        if not cells:
+        """The rows of the first prettytable in the output, keyed by its header.
+
+        A cell wrapped over several lines is joined back: without a space where a long word
+        (an id, a digest) was cut at the column's full width, with one where the text was
+        wrapped between words.
+        """
+        lines = [line.rstrip() for line in self.out.splitlines() if line.startswith("|")]
+        raw = [line[1:-1].split("|") for line in lines]
+        if not raw:
             return []
-        header, rows = cells[0], cells[1:]
-        joined: list[list[str]] = []
-        for row in rows:
-            if joined and row[0] == "" and any(row):
-                joined[-1] = [f"{a} {b}".strip() for a, b in zip(joined[-1], row, strict=True)]
+        widths = [len(cell) - 2 for cell in raw[0]]
+        header = [cell.strip() for cell in raw[0]]
+        rows: list[list[list[str]]] = []  # per row, per column: the wrapped fragments
+        for cells in raw[1:]:
+            row = [cell.strip() for cell in cells]
+            if rows and row[0] == "" and any(row):
+                for fragments, more in zip(rows[-1], row, strict=True):
+                    if more:
+                        fragments.append(more)
             else:
-                joined.append(row)
-        return [dict(zip(header, row, strict=True)) for row in joined]
+                rows.append([[cell] if cell else [] for cell in row])
+        return [
+            dict(
+                zip(header, (_unwrap(f, w) for f, w in zip(row, widths, strict=True)), strict=True)
+            )
+            for row in rows
+        ]
 
     def properties(self) -> dict[str, str]:
         """A ``Property | Value`` table as a dict."""
         return {row["Property"]: row["Value"] for row in self.table()}
+
+    def ids(self) -> set[str]:
+        return {row["ID"] for row in self.table()}
 
     def column(self, name: str) -> list[str]:
         return [row[name] for row in self.table()]
@@ -77,3 +94,10 @@ def runner(server: str, home: Path) -> Glance:
         return result
 
     return run
+
+
+def _unwrap(fragments: list[str], width: int) -> str:
+    text = fragments[0] if fragments else ""
+    for previous, fragment in itertools.pairwise(fragments):
+        text += fragment if len(previous) >= width else " " + fragment
+    return text
