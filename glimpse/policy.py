@@ -28,7 +28,8 @@ from glimpse.context import RequestContext
 _ANYONE = ""
 _ADMIN = "role:admin"
 
-# Rocky's etc/policy.json, the file deployments actually ran with.
+# Rocky's etc/policy.json, the file deployments actually ran with (and the rules Glance
+# added later, with the defaults it introduced them with).
 _ROCKY_DEFAULTS: dict[str, tuple[str, str]] = {
     "context_is_admin": (_ADMIN, "Who is an administrator."),
     "default": (_ADMIN, "Rule for anything without a rule of its own."),
@@ -84,6 +85,16 @@ _ROCKY_DEFAULTS: dict[str, tuple[str, str]] = {
     "add_metadef_tags": (_ANYONE, "Create metadata definition tags in bulk."),
     "delete_metadef_tag": (_ANYONE, "Delete a metadata definition tag."),
     "delete_metadef_tags": (_ANYONE, "Delete all tags of a namespace."),
+    # Later than Rocky, with the defaults Glance introduced them with.
+    "copy_image": (
+        _ADMIN,
+        "Copy an image the caller does not own to more stores (the copy-image import "
+        "method, Victoria); owners copy their own images under modify_image.",
+    ),
+    "stores_info_detail": (
+        _ADMIN,
+        "Show each store's type, weight and properties (GET /v2/info/stores/detail, Yoga).",
+    ),
 }
 
 
@@ -169,6 +180,10 @@ _NEW_DEFAULTS: dict[str, str] = {
     "modify_metadef_tag": _METADEF_ADMIN,
     "delete_metadef_tag": _METADEF_ADMIN,
     "delete_metadef_tags": _METADEF_ADMIN,
+    # Glance 2023.1 also checks copy_image for an image's owners, who then need admin
+    # too; Glimpse keeps Victoria's rule that owners copy their own images.
+    "copy_image": _CONTEXT_ADMIN,
+    "stores_info_detail": _CONTEXT_ADMIN,
 }
 
 # Rules only the new defaults refer to; harmless under Rocky's.

@@ -67,6 +67,7 @@ def v2_routes() -> list[BaseRoute]:
         _route("/v2/images/{image_id}/tasks", tasks.image_tasks, "GET"),
         _route("/v2/info/import", imports.info, "GET"),
         _route("/v2/info/stores", stores.info, "GET"),
+        _route("/v2/info/stores/detail", stores.info_detail, "GET"),
         _route("/v2/stores/{store_id}/{image_id}", stores.delete_image_data, "DELETE"),
         _route("/v2/tasks", tasks.index, "GET"),
         _route("/v2/tasks", tasks.create, "POST"),

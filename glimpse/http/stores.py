@@ -1,4 +1,5 @@
-"""Handlers for the stores: ``/v2/info/stores`` and ``/v2/stores/{store_id}/{image_id}``."""
+"""Handlers for the stores: ``/v2/info/stores``, its ``/detail`` and
+``/v2/stores/{store_id}/{image_id}``."""
 
 from __future__ import annotations
 
@@ -13,6 +14,11 @@ from glimpse.services import stores
 async def info(request: Request) -> Response:
     await no_body(request)
     return JSONResponse({"stores": stores.info(runtime(request))})
+
+
+async def info_detail(request: Request) -> Response:
+    await no_body(request)
+    return JSONResponse({"stores": stores.info_detail(runtime(request), context(request))})
 
 
 async def delete_image_data(request: Request) -> Response:

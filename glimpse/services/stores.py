@@ -1,5 +1,6 @@
-"""The stores as the API shows them (``GET /v2/info/stores``) and removing an image's
-data from one of them (``DELETE /v2/stores/{store_id}/{image_id}``). Multi-store only."""
+"""The stores as the API shows them (``GET /v2/info/stores`` and, for administrators,
+``/v2/info/stores/detail``) and removing an image's data from one of them
+(``DELETE /v2/stores/{store_id}/{image_id}``). Multi-store only."""
 
 from __future__ import annotations
 
@@ -29,6 +30,21 @@ def info(rt: Runtime) -> list[dict[str, Any]]:
         if driver.read_only:
             entry["read-only"] = "true"
         shown.append(entry)
+    return shown
+
+
+def info_detail(rt: Runtime, context: RequestContext) -> list[dict[str, Any]]:
+    """Each store as :func:`info` shows it, plus its ``type``, ``weight`` and ``properties``.
+
+    404 without multi-store, 403 unless ``stores_info_detail`` allows (administrators).
+    """
+    shown = info(rt)
+    rt.policy.enforce(context, "stores_info_detail", {})
+    for entry in shown:
+        driver = rt.stores.drivers[entry["id"]]
+        entry["type"] = driver.store_type
+        entry["weight"] = rt.stores.weights.get(entry["id"], 0)
+        entry["properties"] = driver.properties()
     return shown
 
 

@@ -86,10 +86,19 @@ class StoreDriver(abc.ABC):
 
     scheme: str
     store_id: str
+    #: The driver's type as ``enabled_backends`` names it (``file``, ``swift``...).
+    store_type: ClassVar[str]
     #: Every scheme of the locations the driver reads (``scheme`` is the one it writes).
     schemes: ClassVar[tuple[str, ...]] = ()
     #: True for drivers that only read (``begin_write`` and ``delete`` are unsupported).
     read_only: ClassVar[bool] = False
+
+    def properties(self) -> dict[str, Any]:
+        """What ``GET /v2/info/stores/detail`` shows of the store, under Glance's names.
+
+        Sizes in bytes; never a credential. Nothing by default.
+        """
+        return {}
 
     def public_uri(self, uri: str) -> str:
         """``uri`` as it may be shown to users and logs: without credentials.

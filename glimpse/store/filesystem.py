@@ -14,6 +14,7 @@ import secrets
 import time
 from collections.abc import Iterator
 from stat import S_ISREG
+from typing import Any
 
 from oslo_config import cfg
 
@@ -105,6 +106,7 @@ class FilesystemStore(StoreDriver):
 
     scheme = "file"
     schemes = ("file",)
+    store_type = "file"
 
     def __init__(self, datadir: str | os.PathLike[str], store_id: str = "file") -> None:
         self.datadir = os.path.abspath(os.fspath(datadir))
@@ -117,6 +119,14 @@ class FilesystemStore(StoreDriver):
     def uri_for(self, image_id: str) -> str:
         """The location URI the data of ``image_id`` gets in this store."""
         return _URI_PREFIX + self._final_path(image_id)
+
+    def properties(self) -> dict[str, Any]:
+        """The folder, the chunk size of reads, and no sparse writes (Glance's names)."""
+        return {
+            "data_dir": self.datadir,
+            "chunk_size": DEFAULT_CHUNK_SIZE,
+            "thin_provisioning": False,
+        }
 
     def begin_write(self, image_id: str) -> StoreWriter:
         final_path = self._final_path(image_id)

@@ -91,6 +91,7 @@ class HttpStore(StoreDriver):
     scheme = "http"
     #: Every scheme of the locations this driver reads.
     schemes = ("http", "https")
+    store_type = "http"
     read_only = True
 
     def __init__(

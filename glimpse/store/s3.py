@@ -263,6 +263,7 @@ class S3Store(StoreDriver):
     read_only = False
     #: Every scheme of the locations this driver reads (``scheme`` is the one it writes).
     schemes = tuple(_SCHEMES)
+    store_type = "s3"
 
     def __init__(
         self,
@@ -338,6 +339,14 @@ class S3Store(StoreDriver):
     def public_uri(self, uri: str) -> str:
         """``uri`` without keys; see :func:`public_uri`."""
         return public_uri(uri)
+
+    def properties(self) -> dict[str, Any]:
+        """The bucket and when and how images go up in parts, in bytes (Glance's names)."""
+        return {
+            "bucket": self.bucket,
+            "s3_store_large_object_size": self.large_object_size,
+            "s3_store_large_object_chunk_size": self.large_object_chunk_size,
+        }
 
     def owns(self, uri: str) -> bool:
         """Locations at this store's endpoint, whoever's keys they carry."""

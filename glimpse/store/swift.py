@@ -307,6 +307,7 @@ class SwiftStore(StoreDriver):
     read_only = False
     #: Every scheme of the locations this driver reads (``scheme`` is the one it writes).
     schemes = _SCHEMES
+    store_type = "swift"
 
     def __init__(
         self,
@@ -391,6 +392,14 @@ class SwiftStore(StoreDriver):
     def public_uri(self, uri: str) -> str:
         """``uri`` without credentials; see :func:`public_uri`."""
         return public_uri(uri)
+
+    def properties(self) -> dict[str, Any]:
+        """The container and when and how images are cut into segments, in bytes."""
+        return {
+            "container": self.container,
+            "large_object_size": self.large_object_size,
+            "large_object_chunk_size": self.large_object_chunk_size,
+        }
 
     def owns(self, uri: str) -> bool:
         """Locations at this store's auth address, whoever's credentials they carry."""

@@ -48,6 +48,57 @@ def test_info_stores_is_404_without_multi_store(api: Api) -> None:
     assert response.json()["message"].startswith("Multi backend is not supported at this site.")
 
 
+def test_info_stores_detail_shows_types_weights_and_properties_to_admins(
+    multi: MultiStore,
+) -> None:
+    response = multi.api.as_("ops", roles="admin").get("/v2/info/stores/detail")
+    assert response.status_code == 200, response.text
+    read_chunk = 1 << 20
+
+    def file_store(store_id: str) -> dict[str, Any]:
+        return {
+            "data_dir": str(multi.store_dir(store_id)),
+            "chunk_size": read_chunk,
+            "thin_provisioning": False,
+        }
+
+    assert response.json() == {
+        "stores": [
+            {
+                "id": "fast",
+                "description": "Fast local disks",
+                "default": "true",
+                "type": "file",
+                "weight": 0,
+                "properties": file_store("fast"),
+            },
+            {
+                "id": "cheap",
+                "description": "Cheap disks",
+                "type": "file",
+                "weight": 5,
+                "properties": file_store("cheap"),
+            },
+            {"id": "archive", "type": "file", "weight": 0, "properties": file_store("archive")},
+            {"id": "web", "read-only": "true", "type": "http", "weight": 0, "properties": {}},
+        ]
+    }
+
+
+def test_info_stores_detail_is_403_for_others_and_404_without_multi_store(
+    multi: MultiStore, api: Api
+) -> None:
+    for roles in ("member", "reader", "member,reader"):
+        response = multi.api.as_("alpha", roles=roles).get(
+            "/v2/info/stores/detail", headers={"Accept": "application/json"}
+        )
+        assert response.status_code == 403
+        assert "stores_info_detail" in response.json()["message"]
+    response = api.get("/v2/info/stores/detail", headers={"Accept": "application/json"})
+    assert response.status_code == 404
+    assert response.json()["message"].startswith("Multi backend is not supported at this site.")
+
+
 def test_versions_list_and_accept_2_8(multi: MultiStore) -> None:
     versions = multi.api.get("/versions").json()["versions"]
     assert [(v["id"], v["status"]) for v in versions[:3]] == [
@@ -309,6 +360,89 @@ def test_copy_image_rules(copying: MultiStore) -> None:
     tasks = len(copying.api.get(f"/v2/images/{image_id}/tasks").json()["tasks"])
     assert copying.import_(image_id, everywhere).status_code == 202
     assert len(copying.api.get(f"/v2/images/{image_id}/tasks").json()["tasks"]) == tasks
+
+
+def _community_image_of_alpha(multi: MultiStore) -> str:
+    """An active image of project alpha in "fast", which every project can see."""
+    alpha = multi.api.as_("alpha")
+    image_id = alpha.create_image(
+        name="c", disk_format="raw", container_format="bare", visibility="community"
+    )["id"]
+    response = alpha.put(f"/v2/images/{image_id}/file", content=DATA, headers=OCTET)
+    assert response.status_code == 204, response.text
+    return image_id
+
+
+def test_copying_an_image_one_does_not_own_takes_the_copy_image_policy(
+    copying: MultiStore,
+) -> None:
+    image_id = _community_image_of_alpha(copying)
+    body = {"method": {"name": "copy-image"}, "stores": ["cheap"]}
+
+    # Another project's member sees the image but may not copy it: admin-only by default.
+    refused = copying.api.as_("beta").post(f"/v2/images/{image_id}/import", json=body)
+    assert refused.status_code == 403
+    assert "You are not authorized to complete copy_image action." in refused.text
+    assert copying.image(image_id).get("os_glance_importing_to_stores", "") == ""
+    assert copying.api.get(f"/v2/images/{image_id}/tasks").json()["tasks"] == []
+    # Nor may they use another import method on it (that is modifying it).
+    staged = {"method": {"name": "glance-direct"}}
+    assert (
+        copying.api.as_("beta").post(f"/v2/images/{image_id}/import", json=staged).status_code
+        == 403
+    )
+
+    # An administrator of another project may, and the owner may copy their own image.
+    admin = copying.api.as_("ops", roles="admin,member,reader")
+    assert admin.post(f"/v2/images/{image_id}/import", json=body).status_code == 202
+    copying.run_worker()
+    assert copying.image(image_id)["stores"] == "fast,cheap"
+    own = {"method": {"name": "copy-image"}, "stores": ["archive"]}
+    alpha = copying.api.as_("alpha")
+    assert alpha.post(f"/v2/images/{image_id}/import", json=own).status_code == 202
+    copying.run_worker()
+    assert copying.image(image_id)["stores"] == "fast,cheap,archive"
+    assert copying.stored("archive") == [image_id]
+
+
+def test_an_image_one_cannot_see_is_404_to_copy_whatever_the_policy(
+    copying: MultiStore,
+) -> None:
+    alpha = copying.api.as_("alpha")
+    image_id = alpha.create_image(disk_format="raw", container_format="bare")["id"]
+    assert alpha.put(f"/v2/images/{image_id}/file", content=DATA, headers=OCTET).status_code == 204
+    body = {"method": {"name": "copy-image"}, "stores": ["cheap"]}
+    assert (
+        copying.api.as_("beta").post(f"/v2/images/{image_id}/import", json=body).status_code == 404
+    )
+
+
+def test_an_operator_may_open_copy_image_to_members(
+    make_multi: Callable[..., MultiStore], tmp_path: Path
+) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text('"copy_image": "role:member and \'community\':%(visibility)s"\n')
+    multi = make_multi(
+        {
+            "DEFAULT": {"enabled_import_methods": "glance-direct,copy-image"},
+            "oslo_policy": {"policy_file": policy},
+        }
+    )
+    image_id = _community_image_of_alpha(multi)
+    body = {"method": {"name": "copy-image"}, "stores": ["cheap"]}
+    beta = multi.api.as_("beta")
+    assert beta.post(f"/v2/images/{image_id}/import", json=body).status_code == 202
+    multi.run_worker()
+    image = multi.image(image_id)
+    assert image["stores"] == "fast,cheap" and image["owner"] == "alpha"
+    assert (multi.store_dir("cheap") / image_id).read_bytes() == DATA
+    # The copy changed nothing else a member of beta could not change.
+    assert (
+        beta.patch(
+            f"/v2/images/{image_id}", [{"op": "replace", "path": "/name", "value": "x"}]
+        ).status_code
+        == 403
+    )
 
 
 def test_copy_to_a_failing_store_keeps_the_image_and_records_the_store(

@@ -103,12 +103,14 @@ ROUTES: dict[tuple[str, str], str] = {
 LATER_ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/v2/images/{image_id}/tasks"): "Wallaby (2.12)",
     ("DELETE", "/v2/stores/{store_id}/{image_id}"): "Ussuri (2.10)",
+    ("GET", "/v2/info/stores/detail"): "Yoga (2.15)",
 }
 
 #: Routes whose correct answer is itself a 404 or 405, and how to tell it from the router's.
 _DESIGNED_ERRORS = {
     ("DELETE", "/v2/tasks/{task_id}"): (405, None),
     ("GET", "/v2/info/stores"): (404, "Multi backend is not supported at this site."),
+    ("GET", "/v2/info/stores/detail"): (404, "Multi backend is not supported at this site."),
 }
 
 #: The message of the router's own 404 (no route); handlers always say what was missing.

@@ -67,6 +67,11 @@ MATRIX = [
     ("get_metadef_namespace", OTHER, {"owner": "alpha", "visibility": "public"}, True, True),
     ("get_metadef_namespace", OTHER, {"owner": "alpha", "visibility": "private"}, True, False),
     ("list_metadef_resource_types", READER, {}, True, True),
+    ("copy_image", OTHER, {**PRIVATE, "visibility": "public"}, False, False),
+    ("copy_image", MEMBER, PRIVATE, False, False),
+    ("copy_image", ADMIN, PRIVATE, True, True),
+    ("stores_info_detail", MEMBER, {}, False, False),
+    ("stores_info_detail", ADMIN, {}, True, True),
 ]
 
 
@@ -125,6 +130,9 @@ def test_sample_generator(tmp_path: Path) -> None:
     assert '#"add_image": "rule:context_is_admin or (role:member and' in sample
     assert '"add_image":"" has been deprecated' in sample
     assert '#"publicize_image": "rule:context_is_admin"' in sample
+    assert '#"copy_image": "rule:context_is_admin"' in sample
+    assert '"copy_image":"role:admin" has been deprecated' in sample
+    assert '#"stores_info_detail": "rule:context_is_admin"' in sample
 
 
 def test_policy_generator_and_checker(tmp_path: Path) -> None:

@@ -8,7 +8,9 @@ Those must fail their own requests cleanly and leave the other stores alone.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -182,6 +184,49 @@ def test_stores_info(glance: Glance) -> None:
     for store in ("local", "objects", "buckets", "closed", "badkey", "bads3"):
         assert store in rows
     assert "Swift objects" in rows
+
+
+def test_stores_info_detail_with_glance_cli(
+    glance: Glance, saio: dict[str, str], places: dict[str, str]
+) -> None:
+    shown = glance("admin:ops:admin", "stores-info", "--detail").properties()["stores"]
+
+    # The client prints the JSON wrapped in a table: compare it without whitespace.
+    def squeezed(text: str) -> str:
+        return re.sub(r"\s+", "", text)
+
+    swift = {
+        "id": "objects",
+        "description": "Swift objects",
+        "type": "swift",
+        "weight": 0,
+        "properties": {
+            "container": places["container"],
+            "large_object_size": 1 << 20,
+            "large_object_chunk_size": 1 << 20,
+        },
+    }
+    s3 = {
+        "id": "buckets",
+        "description": "S3 buckets",
+        "type": "s3",
+        "weight": 0,
+        "properties": {
+            "bucket": places["bucket"],
+            "s3_store_large_object_size": 5 << 20,
+            "s3_store_large_object_chunk_size": 5 << 20,
+        },
+    }
+    for store in (swift, s3):
+        assert squeezed(json.dumps(store)) in squeezed(shown)
+    assert squeezed(
+        '{"id": "local", "description": "Local disks", "default": "true", "type": "file"'
+    ) in squeezed(shown)
+    for secret in (saio["SWIFT_KEY"], saio["S3_SECRET_KEY"], "not-the-key", "not-the-secret"):
+        assert secret not in shown
+    # Members are refused; the client says so.
+    refused = glance(ALICE, "stores-info", "--detail", expect=None)
+    assert refused.code != 0 and "403" in refused.err + refused.out
 
 
 @pytest.mark.parametrize("store", ["local", "objects", "buckets"])
