@@ -25,7 +25,7 @@ from types import FrameType
 from oslo_config import cfg
 from sqlalchemy.exc import SQLAlchemyError
 
-from glimpse import config, errors
+from glimpse import config, errors, log
 from glimpse.runtime import Runtime
 from glimpse.services import scrub
 
@@ -222,7 +222,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     config.register(conf)
     conf.register_cli_opts(_CLI_OPTS)
     conf(args, project="glimpse")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    log.setup(conf)
     sys.exit(run(conf))
 
 

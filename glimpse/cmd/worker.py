@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from starlette.concurrency import run_in_threadpool
 
-from glimpse import config
+from glimpse import config, log
 from glimpse.config.backends import StoreConfigError
 from glimpse.db import migrate
 from glimpse.imports import queue, runner
@@ -41,8 +41,7 @@ async def serve(rt: Runtime, stop: asyncio.Event, worker_id: str | None = None) 
             except Exception:
                 LOG.exception("Claiming a job failed; retrying")
         if claimed is not None:
-            LOG.info("Running task %s (attempt %d)", claimed.task_id, claimed.attempts)
-            job = asyncio.ensure_future(runner.run(rt, claimed))
+            job = asyncio.ensure_future(_run(rt, claimed))
             running.add(job)
             job.add_done_callback(running.discard)
             continue
@@ -57,10 +56,19 @@ async def serve(rt: Runtime, stop: asyncio.Event, worker_id: str | None = None) 
         await asyncio.gather(*running, return_exceptions=True)
 
 
+async def _run(rt: Runtime, claimed: queue.Claim) -> None:
+    # Every line logged for the task names it and the request that queued it.
+    with log.fields(
+        request_id=claimed.request_id, user_id=claimed.user_id, task_id=claimed.task_id
+    ):
+        LOG.info("Running task %s (attempt %d)", claimed.task_id, claimed.attempts)
+        await runner.run(rt, claimed)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     conf = config.new_conf(args)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    log.setup(conf)
     try:
         rt = Runtime.build(conf)
     except (PropertyProtectionConfigError, NotificationConfigError, StoreConfigError) as exc:

@@ -13,6 +13,16 @@ _server = [
         min=0,
         help="Number of API worker processes. 0 means one per CPU core.",
     ),
+    cfg.StrOpt(
+        "http_server",
+        default="uvicorn",
+        choices=[
+            ("uvicorn", "uvicorn, with httptools and uvloop when installed."),
+            ("granian", "granian (the optional 'granian' extra: pip install 'glimpse[granian]')."),
+        ],
+        help="The HTTP server that runs the API. Both honour bind_host, bind_port, workers, "
+        "graceful_shutdown_timeout and SIGHUP.",
+    ),
     cfg.IntOpt(
         "graceful_shutdown_timeout",
         default=60,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
 import urllib.parse
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -16,9 +17,10 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from glimpse import errors
+from glimpse import errors, log
 from glimpse.http import errors as error_render
 from glimpse.http import (
+    forwarded,
     identity,
     image_data,
     images,
@@ -163,8 +165,21 @@ def _malformed_target(scope: Scope) -> str | None:
     return None
 
 
+class _Exchange:
+    """What the access log tells about one request: set as its response goes out."""
+
+    def __init__(self, client: str | None) -> None:
+        self.client = client
+        self.status: int | None = None
+        self.length = 0
+        self.declared_length = 0
+        self.user_id: str | None = None
+        self.project_id: str | None = None
+
+
 class Gateway:
-    """Request id, health check, version negotiation and identity, before the router."""
+    """Request id, logging, proxy headers, health check, version negotiation and identity,
+    before the router."""
 
     def __init__(self, app: ASGIApp, rt: Runtime) -> None:
         self.app = app
@@ -175,53 +190,109 @@ class Gateway:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         request_id = self._request_id(headers.get("x-openstack-request-id"))
-        request = Request(scope, receive)
+        acceptable_id = request_id is not None
+        if request_id is None:
+            request_id = "req-" + str(uuid.uuid4())
+        peer = scope.get("client")
+        exchange = _Exchange(str(peer[0]) if peer else None)
+        response_id = request_id.encode("latin-1")
 
         async def send_with_id(message: MutableMapping[str, Any]) -> None:
-            if message["type"] == "http.response.start":
+            kind = message["type"]
+            if kind == "http.response.start":
                 raw = list(message.get("headers", []))
-                raw.append((b"x-openstack-request-id", (request_id or "").encode("latin-1")))
+                raw.append((b"x-openstack-request-id", response_id))
                 message["headers"] = raw
+                exchange.status = message["status"]
+                for name, value in raw:
+                    if name.lower() == b"content-length" and value.isdigit():
+                        exchange.declared_length = int(value)
+            elif kind == "http.response.body":
+                exchange.length += len(message.get("body", b""))
+            elif kind == "http.response.pathsend":
+                exchange.length += exchange.declared_length
             await send(message)
 
-        if request_id is None:
-            length = self.rt.conf.max_request_id_length
-            error = errors.RequestHeaderTooLarge(
-                f"Request ID must be at most {length} characters long."
-            )
-            request_id = "req-" + str(uuid.uuid4())
-            await error_render.render(request, error)(scope, receive, send_with_id)
-            return
+        with log.fields(request_id=request_id):
+            try:
+                if acceptable_id:
+                    await self._dispatch(
+                        scope, receive, send_with_id, headers, request_id, exchange
+                    )
+                else:
+                    length = self.rt.conf.max_request_id_length
+                    error = errors.RequestHeaderTooLarge(
+                        f"Request ID must be at most {length} characters long."
+                    )
+                    await error_render.render(Request(scope, receive), error)(
+                        scope, receive, send_with_id
+                    )
+            finally:
+                query = scope.get("query_string") or b""
+                log.access(
+                    client=exchange.client,
+                    method=scope["method"],
+                    path=scope["path"] + ("?" + query.decode("latin-1") if query else ""),
+                    http_version=scope.get("http_version", "1.1"),
+                    status=exchange.status,
+                    length=exchange.length,
+                    duration=time.perf_counter() - started,
+                    user_id=exchange.user_id,
+                    project_id=exchange.project_id,
+                    # Load balancers poll it every few seconds.
+                    level=logging.DEBUG if scope["path"] == "/healthcheck" else logging.INFO,
+                )
 
+    async def _dispatch(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        headers: dict[str, str],
+        request_id: str,
+        exchange: _Exchange,
+    ) -> None:
         path = scope["path"]
         if path == "/healthcheck":
-            await self._healthcheck(scope, receive, send_with_id)
+            await self._healthcheck(scope, receive, send)
             return
+        scope = dict(scope)
+        try:
+            origin = forwarded.resolve(
+                scope, self.rt.conf.oslo_middleware.enable_proxy_headers_parsing
+            )
+        except errors.GlimpseError as error:
+            await error_render.render(Request(scope, receive), error)(scope, receive, send)
+            return
+        scope[forwarded.SCOPE_KEY] = origin
+        exchange.client = origin.client
+        request = Request(scope, receive)
         if path in ("/", "/versions", "/versions/"):
             status = 300 if path == "/" else 200
-            await versions.response(self.rt.conf, request, status)(scope, receive, send_with_id)
+            await versions.response(self.rt.conf, request, status)(scope, receive, send)
             return
         routed = versions.negotiate(self.rt.conf, path, headers.get("accept"))
         if routed is None:
-            await versions.response(self.rt.conf, request, 300)(scope, receive, send_with_id)
+            await versions.response(self.rt.conf, request, 300)(scope, receive, send)
             return
         problem = _malformed_target(scope)
         if problem is not None:
-            await error_render.render(request, errors.BadRequest(problem))(
-                scope, receive, send_with_id
-            )
+            await error_render.render(request, errors.BadRequest(problem))(scope, receive, send)
             return
-        scope = dict(scope)
         scope["path"] = routed
         scope["raw_path"] = routed.encode("utf-8", "surrogateescape")
         try:
-            scope["glimpse.context"] = await self.identify(headers, request_id)
+            context = await self.identify(headers, request_id)
         except errors.GlimpseError as error:  # 401 without valid credentials, 503 from Keystone
-            await error_render.render(request, error)(scope, receive, send_with_id)
+            await error_render.render(request, error)(scope, receive, send)
             return
-        await self.app(scope, receive, send_with_id)
+        scope["glimpse.context"] = context
+        exchange.user_id, exchange.project_id = context.user_id, context.project_id
+        with log.fields(user_id=context.user_id, project_id=context.project_id):
+            await self.app(scope, receive, send)
 
     def _request_id(self, sent: str | None) -> str | None:
         if not sent:

@@ -7,20 +7,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from glimpse import errors
-from glimpse.http import views
+from glimpse.http import forwarded, views
 from glimpse.http.requests import context, image_id_param, no_body, read_json, runtime
 from glimpse.services import image_listing, image_patch, images, imports
-
-
-def _location(request: Request, path: str) -> str:
-    return str(request.base_url).rstrip("/") + path
 
 
 async def create(request: Request) -> Response:
     rt, ctx = runtime(request), context(request)
     body = await read_json(request)
     image = await run_in_threadpool(images.create, rt, ctx, body)
-    headers = {"Location": _location(request, f"/v2/images/{image.id}")}
+    headers = {"Location": forwarded.url(request, f"/v2/images/{image.id}")}
     methods = imports.import_methods(rt)
     if methods:
         headers["OpenStack-image-import-methods"] = ",".join(methods)

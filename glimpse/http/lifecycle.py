@@ -11,6 +11,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
+from glimpse import log
 from glimpse.data.pipeline import validate_hash_algorithm
 from glimpse.runtime import Runtime
 from glimpse.services import image_data
@@ -31,6 +32,7 @@ def reload_config(rt: Runtime) -> None:
     except Exception:
         LOG.exception("Reloading the configuration failed; keeping the current one")
         return
+    log.apply_level(rt.conf)
     try:
         validate_hash_algorithm(rt.conf.hashing_algorithm)
     except ValueError as exc:

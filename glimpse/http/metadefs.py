@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from glimpse.http import forwarded
 from glimpse.http.requests import context, no_body, read_json, runtime
 from glimpse.http.views import timestamp
 from glimpse.schemas import metadefs as schemas
@@ -131,7 +132,7 @@ def _param(request: Request, name: str) -> str:
 
 def _location(request: Request, namespace: str) -> str:
     quoted = urllib.parse.quote(namespace, safe=":@!$&'()*+,;=")
-    return str(request.base_url).rstrip("/") + f"{_NAMESPACES}/{quoted}"
+    return forwarded.url(request, f"{_NAMESPACES}/{quoted}")
 
 
 # --- namespaces --------------------------------------------------------------------------

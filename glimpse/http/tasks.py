@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from glimpse import errors
-from glimpse.http import views
+from glimpse.http import forwarded, views
 from glimpse.http.requests import context, image_id_param, no_body, read_json, runtime
 from glimpse.services import imports, tasks
 
@@ -31,7 +31,7 @@ async def create(request: Request) -> Response:
     task = await run_in_threadpool(
         imports.create_legacy_task, runtime(request), context(request), body
     )
-    location = str(request.base_url).rstrip("/") + f"/v2/tasks/{task.id}"
+    location = forwarded.url(request, f"/v2/tasks/{task.id}")
     return JSONResponse(views.task(task), status_code=201, headers={"Location": location})
 
 

@@ -9,6 +9,8 @@ from oslo_config import cfg
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from glimpse.http import forwarded
+
 #: Minor versions whose features Glimpse really serves, newest first.
 CURRENT = "2.7"
 SUPPORTED = ("2.6", "2.5", "2.4", "2.3", "2.2", "2.1", "2.0")
@@ -70,4 +72,4 @@ def negotiate(conf: cfg.ConfigOpts, path: str, accept: str | None) -> str | None
 
 def response(conf: cfg.ConfigOpts, request: Request, status: int) -> Response:
     """The versions list: 300 at ``/`` and for unknown versions, 200 at ``/versions``."""
-    return JSONResponse(document(conf, str(request.base_url)), status_code=status)
+    return JSONResponse(document(conf, forwarded.url(request, "/")), status_code=status)

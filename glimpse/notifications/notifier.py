@@ -18,6 +18,7 @@ Backends, by ``[oslo_messaging_notifications] driver``:
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import os
@@ -228,7 +229,9 @@ class Notifier:
         with self._lock:
             events = self._running_queue()
             try:
-                events.put_nowait((priority, event_type, payload))
+                # The sending thread logs in the request's context (its request id).
+                context = contextvars.copy_context()
+                events.put_nowait((priority, event_type, payload, context))
             except queue.Full:
                 self._dropped += 1
                 dropped = -self._dropped
@@ -265,13 +268,18 @@ class Notifier:
             item = events.get()
             if item is _STOP:
                 return
-            priority, event_type, payload = item
+            priority, event_type, payload, context = item
             try:
-                self._backend.send(priority, event_type, payload)
-            except Exception:
-                LOG.exception("Could not send notification %s", event_type)
+                context.run(self._send, priority, event_type, payload)
             finally:
                 with self._idle:
                     self._pending -= 1
                     if self._pending <= 0:
                         self._idle.notify_all()
+
+    def _send(self, priority: str, event_type: str, payload: Any) -> None:
+        assert self._backend is not None
+        try:
+            self._backend.send(priority, event_type, payload)
+        except Exception:
+            LOG.exception("Could not send notification %s", event_type)

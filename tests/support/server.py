@@ -92,7 +92,8 @@ def running(
     """Start ``glimpse-api`` on ``database_url`` and stop it on exit.
 
     ``options`` adds configuration, as ``{group: {name: value}}`` (``DEFAULT`` for the
-    main group); the port, data folder and database connection are set here. No
+    main group); the port, data folder and database connection are set here, and one
+    API process unless ``workers`` says otherwise. No
     embedded import worker runs unless ``{"worker": {"embedded_workers": 1}}`` asks for
     one: the client tests need none, and an idle worker polls the database.
     """
@@ -103,9 +104,9 @@ def running(
             group: dict(values) for group, values in (options or {}).items()
         }
         merged.setdefault("worker", {}).setdefault("embedded_workers", 0)
-        merged.setdefault("DEFAULT", {}).update(
-            bind_host="127.0.0.1", bind_port=port, data_dir=workdir / "data", workers=1
-        )
+        defaults = merged.setdefault("DEFAULT", {})
+        defaults.update(bind_host="127.0.0.1", bind_port=port, data_dir=workdir / "data")
+        defaults.setdefault("workers", 1)
         merged.setdefault("database", {})["connection"] = database_url.replace("$", "$$")
         conf_path = workdir / "glimpse-api.conf"
         conf_path.write_text(_config_text(merged))
