@@ -157,6 +157,28 @@ class StoreDriver(abc.ABC):
     def stat(self, uri: str) -> int:
         """Return the size in bytes; :class:`~glimpse.store.errors.StoreNotFound` when missing."""
 
+    def discard_temporaries(self, image_id: str) -> list[str]:
+        """Remove what unfinished writes of ``image_id`` left, once their writers are dead.
+
+        Crash recovery calls it for a write whose process died; committed data of
+        the image stays. A write still running would lose its bytes and fail at
+        commit, so it must not be called while one may run. Returns what was
+        removed, as names for logs; nothing by default.
+        """
+        return []
+
+    def cleanup_stale_temporaries(
+        self, older_than_seconds: float, *, dry_run: bool = False
+    ) -> list[str]:
+        """Remove leftovers of unfinished writes untouched for ``older_than_seconds``.
+
+        For leftovers no crash recovery knows of (a node that never came back, a
+        cleanup that failed): choose the age longer than the longest pause an
+        upload may take. Returns what was removed, or would be with ``dry_run``;
+        nothing by default.
+        """
+        return []
+
     def local_path(self, uri: str) -> str | None:
         """Return a filesystem path holding the object's bytes, for zero-copy sends.
 

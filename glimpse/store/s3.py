@@ -25,6 +25,7 @@ import dataclasses
 import logging
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 from urllib.parse import quote, unquote
@@ -241,6 +242,11 @@ def _status(exc: boto_errors.ClientError) -> int:
 
 _BACKEND_ERRORS = (boto_errors.BotoCoreError, boto_errors.ClientError)
 
+
+def _upload_name(bucket: str, upload: dict[str, Any]) -> str:
+    return f"{bucket}/{upload['Key']} upload {upload['UploadId']}"
+
+
 # Clients are made from one session, which loads the S3 service model once
 # (about 0.5 s) rather than per client. Sessions are not thread-safe, clients
 # are: only the making of a client takes the lock.
@@ -430,6 +436,80 @@ class S3Store(StoreDriver):
         except _BACKEND_ERRORS as exc:
             raise _store_error(exc, f"stat {location.uri(credentials=False)}") from exc
         return int(response["ContentLength"])
+
+    # --- what dead writers left ------------------------------------------------
+
+    def discard_temporaries(self, image_id: str) -> list[str]:
+        """Abort the multipart uploads of ``image_id``, whose writers are dead.
+
+        Returns ``<bucket>/<key> upload <id>`` of each one aborted.
+        """
+        self._own_location(image_id)  # refuses ids that cannot be keys
+        aborted = []
+        for upload in self._multipart_uploads(prefix=image_id):
+            if upload["Key"] == image_id:
+                aborted.append(self._abort_upload(upload))
+        return aborted
+
+    def cleanup_stale_temporaries(
+        self, older_than_seconds: float, *, dry_run: bool = False
+    ) -> list[str]:
+        """Abort the multipart uploads that neither started nor received a part for that long."""
+        cutoff = time.time() - older_than_seconds
+        aborted = []
+        for upload in self._multipart_uploads():
+            if upload["Initiated"].timestamp() >= cutoff:
+                continue
+            try:
+                pages = self.client.get_paginator("list_parts").paginate(
+                    Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                )
+                latest = max(
+                    (
+                        part["LastModified"].timestamp()
+                        for page in pages
+                        for part in page.get("Parts", [])
+                    ),
+                    default=0.0,
+                )
+            except boto_errors.ClientError as exc:
+                if _error_code(exc) == "NoSuchUpload":
+                    continue  # finished or aborted meanwhile
+                raise _store_error(exc, f"list the parts of {upload['Key']}") from exc
+            except _BACKEND_ERRORS as exc:
+                raise _store_error(exc, f"list the parts of {upload['Key']}") from exc
+            if latest >= cutoff:
+                continue
+            if dry_run:
+                aborted.append(_upload_name(self.bucket, upload))
+            else:
+                aborted.append(self._abort_upload(upload))
+        return aborted
+
+    def _multipart_uploads(self, prefix: str = "") -> list[dict[str, Any]]:
+        try:
+            pages = self.client.get_paginator("list_multipart_uploads").paginate(
+                Bucket=self.bucket, Prefix=prefix
+            )
+            return [upload for page in pages for upload in page.get("Uploads", [])]
+        except boto_errors.ClientError as exc:
+            if _error_code(exc) == "NoSuchBucket":
+                return []
+            raise _store_error(exc, f"list the multipart uploads of {self.bucket}") from exc
+        except _BACKEND_ERRORS as exc:
+            raise _store_error(exc, f"list the multipart uploads of {self.bucket}") from exc
+
+    def _abort_upload(self, upload: dict[str, Any]) -> str:
+        try:
+            self.client.abort_multipart_upload(
+                Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+            )
+        except boto_errors.ClientError as exc:
+            if _error_code(exc) != "NoSuchUpload":
+                raise _store_error(exc, f"abort the upload of {upload['Key']}") from exc
+        except _BACKEND_ERRORS as exc:
+            raise _store_error(exc, f"abort the upload of {upload['Key']}") from exc
+        return _upload_name(self.bucket, upload)
 
     def _new_client(self, access_key: str, secret_key: str) -> Any:
         with _SESSION_LOCK:

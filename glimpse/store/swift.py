@@ -25,10 +25,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime
 import json
 import logging
 import secrets
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from typing import IO, Any, NamedTuple
 from urllib.parse import quote, unquote
@@ -278,6 +280,12 @@ def _store_error(exc: Exception, action: str) -> StoreError:
     return StoreError(message)
 
 
+def _modified(item: dict[str, Any]) -> float:
+    """The time of a container listing entry's ``last_modified`` (UTC, without a zone)."""
+    stamp = datetime.datetime.fromisoformat(item["last_modified"])
+    return stamp.replace(tzinfo=datetime.UTC).timestamp()
+
+
 class _Domain(NamedTuple):
     id: str | None
     name: str | None
@@ -510,6 +518,87 @@ class SwiftStore(StoreDriver):
             except _BACKEND_ERRORS as exc:
                 raise _store_error(exc, f"stat {location.uri(credentials=False)}") from exc
         return int(headers["content-length"])
+
+    # --- what dead writers left ------------------------------------------------
+
+    def discard_temporaries(self, image_id: str) -> list[str]:
+        """Delete the segments of ``image_id``'s unfinished writes (``<image_id>/<token>/<n>``).
+
+        Segments the image's committed manifest names stay. Returns
+        ``<container>/<segment>`` of each one deleted.
+        """
+        location = self._own_location(image_id)
+        with self._connection() as connection:
+            try:
+                _, listing = connection.get_container(
+                    self.container, prefix=f"{image_id}/", full_listing=True
+                )
+                names = [item["name"] for item in listing]
+                kept = self._referenced_segments(connection, location) if names else set()
+            except ClientException as exc:
+                if exc.http_status == 404:
+                    return []  # no container, no segments
+                raise _store_error(exc, f"list the segments of {image_id}") from exc
+            except _BACKEND_ERRORS as exc:
+                raise _store_error(exc, f"list the segments of {image_id}") from exc
+            leftovers = [name for name in names if name not in kept]
+            for name in leftovers:
+                self._delete_quietly(connection, self.container, name)
+        return [f"{self.container}/{name}" for name in leftovers]
+
+    def cleanup_stale_temporaries(
+        self, older_than_seconds: float, *, dry_run: bool = False
+    ) -> list[str]:
+        """Delete the segments of writes none of whose segments changed for that long.
+
+        Lists the whole container, so it is for an operator's occasional run
+        (``glimpse-manage store purge_uploads``), not for every request.
+        """
+        cutoff = time.time() - older_than_seconds
+        removed: list[str] = []
+        with self._connection() as connection:
+            try:
+                _, listing = connection.get_container(self.container, full_listing=True)
+                writes: dict[str, list[dict[str, Any]]] = {}
+                for item in listing:
+                    image_id, _, rest = item["name"].partition("/")
+                    token, slash, _ = rest.partition("/")
+                    if slash:
+                        writes.setdefault(f"{image_id}/{token}/", []).append(item)
+                for prefix, items in writes.items():
+                    if any(_modified(item) >= cutoff for item in items):
+                        continue  # a write that may still be running
+                    location = self._own_location(prefix.partition("/")[0])
+                    kept = self._referenced_segments(connection, location)
+                    for name in (item["name"] for item in items):
+                        if name in kept:
+                            continue
+                        if not dry_run:
+                            self._delete_quietly(connection, self.container, name)
+                        removed.append(f"{self.container}/{name}")
+            except ClientException as exc:
+                if exc.http_status == 404:
+                    return removed
+                raise _store_error(exc, f"list the container {self.container}") from exc
+            except _BACKEND_ERRORS as exc:
+                raise _store_error(exc, f"list the container {self.container}") from exc
+        return removed
+
+    def _referenced_segments(
+        self, connection: swiftclient.Connection, location: SwiftLocation
+    ) -> set[str]:
+        """The segments in this container that the committed object at ``location`` uses."""
+        try:
+            headers = connection.head_object(location.container, location.obj)
+        except ClientException as exc:
+            if exc.http_status == 404:
+                return set()
+            raise
+        return {
+            name
+            for container, name in self._segments_of(connection, location, headers)
+            if container == self.container
+        }
 
     # --- locations -----------------------------------------------------------
 

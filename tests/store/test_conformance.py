@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 import uuid
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -19,6 +21,7 @@ from glimpse.store import (
     StoredObject,
     StoreDriver,
     StoreNotFound,
+    StoreWriter,
 )
 from tests.store.conftest import StoreHarness
 
@@ -288,6 +291,75 @@ def test_concurrent_writers_of_different_images(harness: StoreHarness) -> None:
         assert read_all(driver, stored[image_id].uri) == data
         assert stored[image_id].size == len(data)
     assert len(harness.leftovers()) == len(images)
+
+
+#: Past one Swift segment (1 MiB) and one S3 part (5 MiB) of the test stores: a write
+#: that dies after this much has put something in the backend already.
+ABANDONED = 6 * MiB + 1
+
+
+def dead_writer(driver: StoreDriver, image_id: str) -> StoreWriter:
+    """A write that stops as if its process were killed: neither committed nor aborted."""
+    writer = driver.begin_write(image_id)
+    for _ in range(ABANDONED // MiB):
+        writer.write(os.urandom(MiB))
+    writer.write(os.urandom(ABANDONED % MiB))
+    return writer
+
+
+def test_discard_temporaries_removes_what_dead_writers_left(
+    harness: StoreHarness, image_id: str
+) -> None:
+    driver = harness.driver
+    other_id = str(uuid.uuid4())
+    dead = dead_writer(driver, image_id)
+    left_by_dead = Counter(harness.leftovers())
+    assert left_by_dead, "a write this large has reached the backend"
+    # A second write of the same image commits after the first one died.
+    data = os.urandom(ABANDONED)
+    stored = store_bytes(driver, image_id, data, piece=MiB)
+    committed = Counter(harness.leftovers()) - left_by_dead
+    other = dead_writer(driver, other_id)
+    left_by_other = Counter(harness.leftovers()) - left_by_dead - committed
+
+    assert driver.discard_temporaries(image_id)
+
+    assert Counter(harness.leftovers()) == committed + left_by_other
+    assert read_all(driver, stored.uri) == data
+    assert driver.discard_temporaries(other_id)
+    assert Counter(harness.leftovers()) == committed
+    assert driver.discard_temporaries(image_id) == []
+    assert driver.discard_temporaries(str(uuid.uuid4())) == []
+    for writer in (dead, other):
+        writer.abort()
+    assert read_all(driver, stored.uri) == data
+
+
+def test_cleanup_stale_temporaries_removes_old_leftovers_only(
+    harness: StoreHarness, image_id: str
+) -> None:
+    driver = harness.driver
+    dead = dead_writer(driver, image_id)
+    data = os.urandom(ABANDONED)
+    stored = store_bytes(driver, str(uuid.uuid4()), data, piece=MiB)
+    before = sorted(harness.leftovers())
+
+    # Everything is newer than an hour: a write that may still be running.
+    assert driver.cleanup_stale_temporaries(3600) == []
+    assert sorted(harness.leftovers()) == before
+    time.sleep(1.1)  # past the second that backends round modification times to
+    would = driver.cleanup_stale_temporaries(0, dry_run=True)
+    assert would
+    assert sorted(harness.leftovers()) == before
+
+    assert sorted(driver.cleanup_stale_temporaries(0)) == sorted(would)
+
+    remaining = sorted(harness.leftovers())
+    assert len(remaining) < len(before)
+    assert image_id not in " ".join(remaining)
+    # The committed image, segments included, is whole.
+    assert read_all(driver, stored.uri) == data
+    dead.abort()
 
 
 def test_local_path_is_absent_or_holds_the_bytes(driver: StoreDriver, image_id: str) -> None:
