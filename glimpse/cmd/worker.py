@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from glimpse import config, log
 from glimpse.config.backends import StoreConfigError
 from glimpse.db import migrate
-from glimpse.imports import queue, runner
+from glimpse.imports import queue, runner, working_copy
 from glimpse.notifications import NotificationConfigError
 from glimpse.runtime import Runtime
 from glimpse.services.property_protection import PropertyProtectionConfigError
@@ -75,6 +75,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(f"ERROR: {exc}")
     if not migrate.is_current(rt.db.engine):
         sys.exit("ERROR: the database schema is not current; run 'glimpse-manage db sync'.")
+    working_copy.remove_abandoned(rt)
 
     async def run() -> None:
         stop = asyncio.Event()

@@ -26,6 +26,7 @@ from glimpse.config import (
     paste,
     policy,
     scrubber,
+    staging,
     store,
     task,
     worker,
@@ -45,6 +46,7 @@ _GROUP_MODULES = (
     paste,
     policy,
     scrubber,
+    staging,
     store,
     task,
     worker,
@@ -123,12 +125,38 @@ def filesystem_datadir(conf: cfg.ConfigOpts) -> str:
 
 
 def staging_dir(conf: cfg.ConfigOpts) -> str:
-    """The staging folder: ``node_staging_uri`` (a file:// URI), or staging/ in the data folder."""
+    """The folder of a filesystem staging area.
+
+    ``[os_glance_staging_store] filesystem_store_datadir``, else ``node_staging_uri`` (a
+    ``file://`` URI), else staging/ in the data folder. Raises
+    :class:`~glimpse.config.backends.StoreConfigError` when they are malformed or disagree.
+    """
+    group = conf[staging.GROUP]
     uri = conf.node_staging_uri
-    if not uri:
-        return os.path.join(data_dir(conf), "staging")
-    if not uri.startswith("file://") or not uri[len("file://") :].startswith("/"):
-        raise ValueError(
-            f"node_staging_uri must be a file:// URI with an absolute path, not {uri!r}"
-        )
-    return uri[len("file://") :]
+    from_uri = None
+    if uri:
+        if not uri.startswith("file://") or not uri[len("file://") :].startswith("/"):
+            raise backends.StoreConfigError(
+                f"node_staging_uri must be a file:// URI with an absolute path, not {uri!r}."
+            )
+        from_uri = os.path.normpath(uri[len("file://") :])
+    datadir = group.filesystem_store_datadir
+    if datadir:
+        if not os.path.isabs(datadir):
+            raise backends.StoreConfigError(
+                f"[{staging.GROUP}] filesystem_store_datadir must be an absolute path, "
+                f"not {datadir!r}."
+            )
+        datadir = os.path.normpath(datadir)
+        if from_uri is not None and from_uri != datadir:
+            raise backends.StoreConfigError(
+                f"node_staging_uri ({uri}) and [{staging.GROUP}] filesystem_store_datadir "
+                f"({datadir}) name different staging folders; keep one of them."
+            )
+        return str(datadir)
+    return from_uri or os.path.join(data_dir(conf), "staging")
+
+
+def work_dir(conf: cfg.ConfigOpts) -> str:
+    """``[task] work_dir``, or work/ in the data folder."""
+    return os.path.abspath(conf.task.work_dir or os.path.join(data_dir(conf), "work"))

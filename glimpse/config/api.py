@@ -139,8 +139,11 @@ _images = [
     ),
     cfg.StrOpt(
         "node_staging_uri",
-        help="file:// URI of the staging area for glance-direct imports; it must be shared by "
-        "every node that stages or imports. Defaults to staging/ in the data folder.",
+        help="file:// URI (absolute path) of the staging folder for imports; it must be "
+        "shared by every node that stages or imports. [os_glance_staging_store] "
+        "filesystem_store_datadir says the same in Glance's newer form; to stage in Swift "
+        "or S3 instead, set [os_glance_staging_store] store_type and leave this unset. "
+        "Defaults to staging/ in the data folder.",
     ),
     cfg.StrOpt(
         "property_protection_file",

@@ -23,6 +23,8 @@ from collections.abc import Callable
 
 from oslo_config import cfg
 
+from glimpse.config import staging
+
 #: Store types Glimpse has drivers for, and the module declaring each one's options.
 STORE_TYPES: dict[str, str] = {
     "file": "glimpse.store.filesystem",
@@ -119,6 +121,7 @@ def register_store_options(conf: cfg.ConfigOpts) -> dict[str, str]:
     ``[glance_store] stores``, in ``[glance_store]``. Idempotent.
     """
     backends = enabled_backends(conf)
+    _register_staging_options(conf)
     if backends:
         registered = backends_registered(conf)
         for store_id, store_type in backends.items():
@@ -134,13 +137,29 @@ def register_store_options(conf: cfg.ConfigOpts) -> dict[str, str]:
     return backends
 
 
+def _register_staging_options(conf: cfg.ConfigOpts) -> None:
+    # [os_glance_staging_store] declares store_type and filesystem_store_datadir itself
+    # (glimpse.config.staging); an object-store staging area adds its driver's options.
+    try:
+        store_type = conf[staging.GROUP].store_type
+    except (cfg.ConfigFileValueError, ValueError):
+        raise StoreConfigError(
+            f"[{staging.GROUP}] store_type must be one of {', '.join(staging.STAGING_TYPES)}."
+        ) from None
+    if store_type != "file":
+        conf.register_opts(driver_options(store_type), group=staging.GROUP)
+
+
 def sample_groups() -> list[tuple[cfg.OptGroup | str, list[cfg.Opt]]]:
-    """For the sample configuration: the driver options in [glance_store] (single-store)
-    and in one placeholder group per store type (multi-store groups are named by the
-    operator)."""
+    """For the sample configuration: the driver options in [glance_store] (single-store),
+    the object-store options of [os_glance_staging_store], and one placeholder group per
+    store type (multi-store groups are named by the operator)."""
     groups: list[tuple[cfg.OptGroup | str, list[cfg.Opt]]] = [
         ("glance_store", [opt for t in ("http", "swift", "s3") for opt in driver_options(t)])
     ]
+    groups.append(
+        (staging.GROUP, [opt for t in staging.STAGING_TYPES[1:] for opt in driver_options(t)])
+    )
     for store_type in STORE_TYPES:
         group = cfg.OptGroup(
             f"{store_type}_store_id",

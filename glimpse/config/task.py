@@ -11,6 +11,13 @@ _opts: list[cfg.Opt] = [
         min=0,
         help="Hours a finished task stays visible before it expires.",
     ),
+    cfg.StrOpt(
+        "work_dir",
+        help="Folder where a glimpse-worker keeps its local copy of an image while an import "
+        "plugin that reads the data (image_conversion) works on it, when the staging area "
+        "is an object store ([os_glance_staging_store] store_type). It needs room for the "
+        "image and its converted form. Defaults to work/ in the data folder.",
+    ),
 ]
 
 OPTS: list[tuple[str | None, list[cfg.Opt]]] = [("task", _opts)]

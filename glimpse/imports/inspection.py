@@ -45,7 +45,7 @@ Errors::
 from __future__ import annotations
 
 import os
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -264,13 +264,39 @@ def inspect_file(
         ``declared_format``.
     :raises UnsafeImage: the content is unsafe or cannot be inspected.
     """
-    inspector = StreamInspector()
     with open(path, "rb") as f:
         length = os.fstat(f.fileno()).st_size
-        while chunk := f.read(_BLOCK_SIZE):
-            inspector.feed(chunk)
-            if inspector.decided and _known_without_the_rest(inspector):
-                break
+        return inspect_stream(
+            iter(lambda: f.read(_BLOCK_SIZE), b""),
+            length,
+            declared_format,
+            require_match=require_match,
+            container_format=container_format,
+            vmdk_allowed_types=vmdk_allowed_types,
+            gpt_nonfatal_checks=gpt_nonfatal_checks,
+        )
+
+
+def inspect_stream(
+    chunks: Iterable[bytes],
+    length: int,
+    declared_format: str | None,
+    *,
+    require_match: bool = True,
+    container_format: str | None = None,
+    vmdk_allowed_types: Collection[str] = DEFAULT_VMDK_ALLOWED_TYPES,
+    gpt_nonfatal_checks: Collection[str] = (),
+) -> Inspection:
+    """Inspect data of ``length`` bytes read as ``chunks`` (a store read, say), taking only
+    as many chunks as the inspectors need; the caller closes the read.
+
+    Gives the same verdict as :func:`inspect_file` on the same bytes.
+    """
+    inspector = StreamInspector()
+    for chunk in chunks:
+        inspector.feed(chunk)
+        if inspector.decided and _known_without_the_rest(inspector):
+            break
     return inspector._conclude(
         declared_format,
         require_match,

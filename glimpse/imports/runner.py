@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -22,11 +23,13 @@ from starlette.concurrency import run_in_threadpool
 
 from glimpse.data.pipeline import store_stream
 from glimpse.db.models import Image, ImageProperty, Task, utcnow
-from glimpse.imports import queue, to_stores, web_download
+from glimpse.imports import inspection, plugins, queue, to_stores, web_download
 from glimpse.imports.errors import ImportFailed
 from glimpse.imports.queue import Claim, LeaseLost
+from glimpse.imports.working_copy import WorkingCopy
 from glimpse.notifications import payloads
 from glimpse.runtime import Runtime
+from glimpse.services import image_data
 from glimpse.services.import_targets import COPY_IMAGE
 from glimpse.services.records import ImageRecord
 from glimpse.services.tasks import TaskRecord
@@ -160,6 +163,7 @@ async def _import(rt: Runtime, claim: Claim, image_id: str, progress: _Progress)
     await run_in_threadpool(_load, rt, image_id)
     staging = rt.stores.staging
     staged_uri = staging.uri_for(image_id)
+    loaded = plugins.load_plugins(rt.conf)
     if name == "web-download":
         uri = method.get("uri") if claim.task_type != "import" else claim.input.get("import_from")
         await _download_to_staging(
@@ -174,9 +178,21 @@ async def _import(rt: Runtime, claim: Claim, image_id: str, progress: _Progress)
     else:
         raise ImportFailed(f"Import method {name!r} is not supported.")
 
-    await run_in_threadpool(_prepare_staged, rt, claim, image_id)
-    await to_stores.import_staged(rt, claim, image_id, progress, method.get("expected_hash"))
-    await run_in_threadpool(_discard, staging, staged_uri)
+    source: tuple[StoreDriver, str] = (staging, staged_uri)
+    copy: WorkingCopy | None = None
+    if staging.local_path(staged_uri) is None and any(p.reads_data for p in loaded):
+        # The plugins need a file: the object-store staging area's data comes to this host.
+        copy = await run_in_threadpool(WorkingCopy.fetch, rt, image_id)
+        source = (copy.store, copy.uri)
+    try:
+        await run_in_threadpool(_prepare_staged, rt, claim, image_id, source, loaded)
+        await to_stores.import_staged(
+            rt, claim, image_id, progress, method.get("expected_hash"), source
+        )
+    finally:
+        if copy is not None:
+            await run_in_threadpool(copy.remove)
+    await run_in_threadpool(staging.discard, image_id)
 
 
 async def _download_to_staging(
@@ -189,7 +205,7 @@ async def _download_to_staging(
 ) -> None:
     staging = rt.stores.staging
     # A previous attempt may have left a complete download behind; fetch again.
-    await run_in_threadpool(_discard, staging, staging.uri_for(image_id))
+    await run_in_threadpool(staging.discard, image_id)
     try:
         source = await web_download.stream(rt.conf, uri, decompress=decompress)
     except web_download.WebDownloadError as exc:
@@ -218,35 +234,36 @@ async def _download_to_staging(
             ),
         )
     except StoreError as exc:
-        raise ImportFailed(f"The staging area failed: {exc}") from exc
+        raise ImportFailed(image_data.store_failure(exc, "The staging area").message) from exc
     finally:
         await source.aclose()
 
 
-def _prepare_staged(rt: Runtime, claim: Claim, image_id: str) -> None:
-    """Inspect the staged file and run the configured plugins on it."""
-    from glimpse.imports import inspection, plugins
+def _prepare_staged(
+    rt: Runtime,
+    claim: Claim,
+    image_id: str,
+    source: tuple[StoreDriver, str],
+    loaded: list[plugins.ImportPlugin],
+) -> None:
+    """Inspect the staged data and run the configured plugins on it.
 
-    staging = rt.stores.staging
-    path = staging.local_path(staging.uri_for(image_id))
-    assert path is not None
+    ``source`` holds the data: the staged file or object, or a working copy on this host
+    when a plugin reads the data and the staging area is an object store.
+    """
+    driver, uri = source
+    path = driver.local_path(uri)
     image = _load(rt, image_id)
-    loaded = plugins.load_plugins(rt.conf)
     names = [p.name for p in loaded]
     changes: dict[str, Any] = {}
     props: dict[str, str] = {}
     if "image_conversion" not in names:
         try:
-            found = inspection.inspect_file(
-                path,
-                image["disk_format"],
-                require_match=bool(rt.conf.image_format.require_image_format_match),
-                container_format=image["container_format"],
-                vmdk_allowed_types=list(rt.conf.image_format.vmdk_allowed_types),
-                gpt_nonfatal_checks=list(rt.conf.image_format.gpt_safety_checks_nonfatal),
-            )
+            found = _inspect(rt, image, driver, uri)
         except inspection.UnsafeImage as exc:
             raise ImportFailed(f"The image data was refused: {exc}") from exc
+        except StoreError as exc:
+            raise ImportFailed(f"The staged data cannot be read: {exc}") from exc
         if found.virtual_size is not None:
             changes["virtual_size"] = found.virtual_size
     roles = list(claim.input.get("roles") or [])
@@ -259,7 +276,7 @@ def _prepare_staged(rt: Runtime, claim: Claim, image_id: str) -> None:
             raise ImportFailed(f"The {plugin.name} step failed: {exc}") from exc
         except inspection.UnsafeImage as exc:
             raise ImportFailed(f"The image data was refused: {exc}") from exc
-        if output.staged_path != path:
+        if output.staged_path != path and output.staged_path is not None and path is not None:
             os.replace(output.staged_path, path)
         changes.update(output.image_changes)
         props.update(output.property_changes)
@@ -267,6 +284,30 @@ def _prepare_staged(rt: Runtime, claim: Claim, image_id: str) -> None:
         image["properties"].update(output.property_changes)
     if changes or props:
         _apply_changes(rt, claim, image_id, changes, props)
+
+
+def _inspect(
+    rt: Runtime, image: dict[str, Any], driver: StoreDriver, uri: str
+) -> inspection.Inspection:
+    """Inspect the staged data where it is: a local file, or the head of a staged object."""
+    formats = rt.conf.image_format
+    inspect = functools.partial(
+        inspection.inspect_stream,
+        declared_format=image["disk_format"],
+        require_match=bool(formats.require_image_format_match),
+        container_format=image["container_format"],
+        vmdk_allowed_types=list(formats.vmdk_allowed_types),
+        gpt_nonfatal_checks=list(formats.gpt_safety_checks_nonfatal),
+    )
+    length = driver.stat(uri)
+    chunks = driver.read(uri)
+    try:
+        return inspect(chunks, length)
+    finally:
+        # Only the head is read: release the rest of the file or object.
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
 
 
 def _apply_changes(
@@ -293,15 +334,6 @@ def _apply_changes(
         image.updated_at = now
 
 
-def _discard(driver: StoreDriver, uri: str) -> None:
-    try:
-        driver.delete(uri)
-    except StoreNotFound:
-        pass
-    except StoreError:
-        LOG.warning("Could not remove %s", uri, exc_info=True)
-
-
 async def _fail(rt: Runtime, claim: Claim, image_id: Any, message: str) -> None:
     reverted: list[ImageRecord] = []
 
@@ -325,6 +357,5 @@ async def _fail(rt: Runtime, claim: Claim, image_id: Any, message: str) -> None:
         rt.notifier.info("image.update", payloads.image(queued))
     rt.notifier.info("task.failure", payloads.task(finished))
     if isinstance(image_id, str):
-        staging = rt.stores.staging
-        await run_in_threadpool(_discard, staging, staging.uri_for(image_id))
+        await run_in_threadpool(rt.stores.staging.discard, image_id)
     LOG.info("Import task %s failed: %s", claim.task_id, message)

@@ -62,21 +62,27 @@ def targets_of(rt: Runtime, claim: Claim) -> tuple[list[str], bool]:
 
 
 async def import_staged(
-    rt: Runtime, claim: Claim, image_id: str, progress: Progress, expected_hash: Any
+    rt: Runtime,
+    claim: Claim,
+    image_id: str,
+    progress: Progress,
+    expected_hash: Any,
+    source: tuple[StoreDriver, str],
 ) -> None:
-    """Write the staged data to every target store and activate the image."""
-    await _write_all(rt, claim, image_id, progress, copy=False, expected_hash=expected_hash)
+    """Write the data at ``source`` (staged, or a worker's working copy of it) to every
+    target store and activate the image."""
+    await _write_all(rt, claim, image_id, progress, source, copy=False, expected_hash=expected_hash)
 
 
 async def copy_image(rt: Runtime, claim: Claim, image_id: str, progress: Progress) -> None:
     """Copy an active image's data to more stores (``copy-image``)."""
     staging = rt.stores.staging
-    staged_uri = staging.uri_for(image_id)
+    source = (staging, staging.uri_for(image_id))
     try:
         await _stage_copy(rt, image_id, progress)
-        await _write_all(rt, claim, image_id, progress, copy=True, expected_hash=None)
+        await _write_all(rt, claim, image_id, progress, source, copy=True, expected_hash=None)
     finally:
-        await run_in_threadpool(_discard, staging, staged_uri)
+        await run_in_threadpool(staging.discard, image_id)
 
 
 def record_failure(rt: Runtime, claim: Claim, image: Image) -> None:
@@ -112,6 +118,7 @@ async def _write_all(
     claim: Claim,
     image_id: str,
     progress: Progress,
+    source: tuple[StoreDriver, str],
     *,
     copy: bool,
     expected_hash: Any,
@@ -127,7 +134,7 @@ async def _write_all(
         try:
             if driver is None:
                 raise ImportFailed(f"Store {store_id!r} is not configured.")
-            result = await _write_one(rt, image_id, driver, progress, copy=copy)
+            result = await _write_one(rt, image_id, driver, progress, source, copy=copy)
         except ImportFailed as exc:
             LOG.warning("Import task %s: store %s failed: %s", claim.task_id, store_id, exc)
             failures.append(f"{store_id}: {exc}")
@@ -170,11 +177,16 @@ async def _write_all(
 
 
 async def _write_one(
-    rt: Runtime, image_id: str, driver: StoreDriver, progress: Progress, *, copy: bool
+    rt: Runtime,
+    image_id: str,
+    driver: StoreDriver,
+    progress: Progress,
+    source: tuple[StoreDriver, str],
+    *,
+    copy: bool,
 ) -> PipelineResult:
-    """Stream the staged data into one store; ImportFailed with the reason otherwise."""
-    staging = rt.stores.staging
-    staged_uri = staging.uri_for(image_id)
+    """Stream the data at ``source`` into one store; ImportFailed with the reason otherwise."""
+    source_driver, source_uri = source
     try:
         size_limit, on_limit = await run_in_threadpool(_limits, rt, image_id, copy)
     except ImportFailed:
@@ -184,8 +196,8 @@ async def _write_one(
     writer = await _begin_write(rt, image_id, driver)
     try:
         progress.done = 0
-        progress.total = await run_in_threadpool(staging.stat, staged_uri)
-        body = await iter_store(staging, staged_uri)
+        progress.total = await run_in_threadpool(source_driver.stat, source_uri)
+        body = await iter_store(source_driver, source_uri)
     except BaseException as exc:
         await run_in_threadpool(writer.abort)
         if isinstance(exc, StoreError):
@@ -405,7 +417,7 @@ async def _stage_copy(rt: Runtime, image_id: str, progress: Progress) -> None:
     """Copy the image's data from the first readable store into the staging area."""
     sources = await run_in_threadpool(_sources, rt, image_id)
     staging = rt.stores.staging
-    await run_in_threadpool(_discard, staging, staging.uri_for(image_id))
+    await run_in_threadpool(staging.discard, image_id)
     last_error: Exception | None = None
     for driver, uri in sources:
         try:
@@ -422,6 +434,11 @@ async def _stage_copy(rt: Runtime, image_id: str, progress: Progress) -> None:
 
         try:
             writer = await run_in_threadpool(staging.begin_write, image_id)
+        except StoreError as exc:
+            # The staging area itself fails: another source would not help.
+            await body.aclose()
+            raise ImportFailed(image_data.store_failure(exc, "The staging area").message) from exc
+        try:
             await store_stream(
                 counted(),
                 writer,
@@ -432,7 +449,7 @@ async def _stage_copy(rt: Runtime, image_id: str, progress: Progress) -> None:
             )
         except StoreError as exc:
             last_error = exc
-            await run_in_threadpool(_discard, staging, staging.uri_for(image_id))
+            await run_in_threadpool(staging.discard, image_id)
             continue
         return
     raise ImportFailed(f"The image's data could not be read from any store: {last_error}")

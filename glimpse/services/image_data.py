@@ -167,7 +167,7 @@ def _finish_stage(rt: Runtime, image_id: str) -> None:
 
 def discard_staged(rt: Runtime, image_id: str) -> None:
     """Remove an image's staged data, if any."""
-    _discard(rt.stores.staging, rt.stores.staging.uri_for(image_id))
+    rt.stores.staging.discard(image_id)
 
 
 async def _inspected(
@@ -193,7 +193,7 @@ async def _receive(
     except StoreConflict as exc:
         raise errors.Conflict(f"Image {image_id} already has data in the store.") from exc
     except StoreError as exc:
-        raise store_failure(exc) from exc
+        raise store_failure(exc, _place(rt, driver)) from exc
     expected = req.content_length if req.content_length is not None else req.declared_size
     heartbeat = asyncio.ensure_future(_heartbeat(rt, image_id))
     inspector = StreamInspector() if driver is not rt.stores.staging else None
@@ -212,7 +212,7 @@ async def _receive(
             f"The image data is {exc.received} bytes long but {exc.expected} were declared."
         ) from exc
     except StoreError as exc:
-        raise store_failure(exc) from exc
+        raise store_failure(exc, _place(rt, driver)) from exc
     finally:
         heartbeat.cancel()
     if inspector is not None:
@@ -238,18 +238,25 @@ async def _receive(
     return result
 
 
-def store_failure(exc: StoreError) -> errors.GlimpseError:
-    """The API error for a store failing a write or read: the store's fault, not the caller's."""
+def store_failure(exc: StoreError, place: str = "The image store") -> errors.GlimpseError:
+    """The API error for a store failing a write or read: the store's fault, not the caller's.
+
+    ``place`` names the store in the message ("The staging area" when staging).
+    """
     if isinstance(exc, StoreFull):
         return errors.RequestEntityTooLarge(f"Image storage media is full: {exc}")
     if isinstance(exc, StoreUnavailable):
-        return errors.ServiceUnavailable(f"The image store is unavailable: {exc}")
+        return errors.ServiceUnavailable(f"{place} is unavailable: {exc}")
     if isinstance(exc, StoreAuthError):
         # The store's own credentials, which only an operator can fix.
-        return errors.ServiceUnavailable(f"The image store refused its credentials: {exc}")
+        return errors.ServiceUnavailable(f"{place} refused its credentials: {exc}")
     if isinstance(exc, StoreUnsupported):
         return errors.Gone(f"Adding images to this store is disabled: {exc}")
-    return errors.ServiceUnavailable(f"The image store failed: {exc}")
+    return errors.ServiceUnavailable(f"{place} failed: {exc}")
+
+
+def _place(rt: Runtime, driver: StoreDriver) -> str:
+    return "The staging area" if driver is rt.stores.staging else "The image store"
 
 
 def _verify_expected_hash(result: PipelineResult, expected: tuple[str, str] | None) -> None:
@@ -411,7 +418,11 @@ def _discard(driver: StoreDriver, uri: str) -> None:
     except StoreNotFound:
         pass
     except StoreError:
-        LOG.warning("Could not remove data at %s after a failed upload", uri, exc_info=True)
+        LOG.warning(
+            "Could not remove data at %s after a failed upload",
+            driver.public_uri(uri),
+            exc_info=True,
+        )
 
 
 def _revert_to_queued(rt: Runtime, image_id: str) -> None:
@@ -464,12 +475,22 @@ def recover_interrupted_writes(
                     orphaned.append(row.image_id)
             session.delete(row)
             recovered.append(row.image_id)
+    staging = rt.stores.staging
     for image_id in recovered:
-        for driver in (*rt.stores.drivers.values(), rt.stores.staging):
+        for driver in rt.stores.drivers.values():
             if isinstance(driver, FilesystemStore):
                 driver.discard_temporaries(image_id)
                 if image_id in orphaned:
                     _discard(driver, driver.uri_for(image_id))
+        # Wherever the staging area is (a folder or an object store): what a dead stage
+        # left half-written, and the data of one that committed just before its process
+        # died, which nothing would ever import.
+        try:
+            staging.discard_temporaries(image_id)
+        except StoreError:
+            LOG.warning("Could not remove what a dead stage of %s left", image_id, exc_info=True)
+        if image_id in orphaned:
+            staging.discard(image_id)
         LOG.warning("Image %s: an interrupted data write was undone; it is queued again", image_id)
     return recovered
 

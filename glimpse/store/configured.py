@@ -13,10 +13,11 @@ from typing import Any
 from oslo_config import cfg
 
 from glimpse import config
-from glimpse.config import backends
+from glimpse.config import backends, staging
 from glimpse.config.backends import StoreConfigError
 from glimpse.store.base import StoreDriver
 from glimpse.store.filesystem import FilesystemStore
+from glimpse.store.staging import STAGING_STORE_ID, StagingArea
 
 MiB = 1 << 20
 
@@ -39,6 +40,38 @@ def from_conf(conf: cfg.ConfigOpts) -> StoreSettings:
     if enabled:
         return _multi_store(conf, enabled)
     return _single_store(conf)
+
+
+def staging_from_conf(conf: cfg.ConfigOpts, stores: dict[str, StoreDriver]) -> StagingArea:
+    """The staging area ``[os_glance_staging_store]`` describes (after :func:`from_conf`).
+
+    Refuses a staging area that is the place of one of ``stores``: staged data and image
+    data are both named by the image id, so each would take the other for its own.
+    """
+    group = conf[staging.GROUP]
+    store_type = group.store_type
+    if store_type == "file":
+        driver: StoreDriver = FilesystemStore(config.staging_dir(conf), store_id=STAGING_STORE_ID)
+    else:
+        if conf.node_staging_uri:
+            raise StoreConfigError(
+                f"node_staging_uri names a staging folder, but [{staging.GROUP}] store_type "
+                f"is {store_type}: remove node_staging_uri, or set store_type = file."
+            )
+        driver = _driver(store_type, STAGING_STORE_ID, conf, staging.GROUP, "")
+    area = StagingArea(driver)
+    probe = "00000000-0000-0000-0000-000000000000"
+    staged_at = area.public_uri(area.uri_for(probe))
+    for store_id, store in stores.items():
+        uri_for = getattr(store, "uri_for", None)
+        if uri_for is not None and store.public_uri(uri_for(probe)) == staged_at:
+            where = staged_at.rpartition("/")[0]
+            raise StoreConfigError(
+                f"The staging area ([{staging.GROUP}]) and store '{store_id}' are the same "
+                f"place ({where}); give the staging area a folder, container or bucket of "
+                "its own."
+            )
+    return area
 
 
 def _multi_store(conf: cfg.ConfigOpts, enabled: dict[str, str]) -> StoreSettings:

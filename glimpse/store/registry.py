@@ -6,10 +6,9 @@ import urllib.parse
 
 from oslo_config import cfg
 
-from glimpse import config
 from glimpse.store.base import StoreDriver
 from glimpse.store.errors import StoreNotFound
-from glimpse.store.filesystem import FilesystemStore
+from glimpse.store.staging import StagingArea
 
 
 class Stores:
@@ -19,7 +18,7 @@ class Stores:
         self,
         drivers: dict[str, StoreDriver],
         default_id: str,
-        staging: FilesystemStore,
+        staging: StagingArea,
         *,
         multi: bool = False,
         descriptions: dict[str, str] | None = None,
@@ -27,8 +26,8 @@ class Stores:
     ) -> None:
         self.drivers = drivers
         self.default_id = default_id
-        #: Where glance-direct stages data and web-download fetches to; shared by every
-        #: node that stages or imports (``node_staging_uri``).
+        #: Where glance-direct stages data and web-download and copy-image fetch to;
+        #: shared by every node that stages or imports (``[os_glance_staging_store]``).
         self.staging = staging
         #: True with ``enabled_backends``: the multi-store API (store ids, /v2/info/stores).
         self.multi = multi
@@ -46,7 +45,7 @@ class Stores:
         from glimpse.store import configured
 
         settings = configured.from_conf(conf)
-        staging = FilesystemStore(config.staging_dir(conf), store_id="os_glance_staging_store")
+        staging = configured.staging_from_conf(conf, settings.drivers)
         return cls(
             settings.drivers,
             settings.default_id,

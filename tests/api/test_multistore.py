@@ -335,7 +335,7 @@ def test_copy_image_copies_an_active_image_to_more_stores(copying: MultiStore) -
         assert after[key] == before[key]
     for store in ("fast", "cheap", "archive"):
         assert (copying.store_dir(store) / image_id).read_bytes() == DATA
-    assert os.listdir(copying.rt.stores.staging.datadir) == []
+    assert os.listdir(copying.rt.stores.staging.driver.datadir) == []
 
 
 def test_copy_image_rules(copying: MultiStore) -> None:

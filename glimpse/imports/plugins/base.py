@@ -15,11 +15,14 @@ class PluginInput:
     ``image`` carries at least ``disk_format``, ``container_format`` and ``properties``
     (a dict of the image's extra properties), updated with the changes of the plugins
     that ran before. ``roles`` are the roles of the user who asked for the import.
+    ``staged_path`` is a file of this host holding the data; it is None only when no
+    plugin of the chain reads the data (``reads_data``) and the staging area is an
+    object store, so nothing was copied to the worker.
     """
 
     conf: Any
     image: dict[str, Any]
-    staged_path: str
+    staged_path: str | None
     roles: list[str] = field(default_factory=list)
 
 
@@ -33,7 +36,7 @@ class PluginOutput:
     extra properties to set.
     """
 
-    staged_path: str
+    staged_path: str | None
     image_changes: dict[str, Any] = field(default_factory=dict)
     property_changes: dict[str, str] = field(default_factory=dict)
 
@@ -43,6 +46,8 @@ class ImportPlugin(Protocol):
     order between staging and writing to the store."""
 
     name: str
+    #: Whether the plugin reads or rewrites the data itself (then it gets a local file).
+    reads_data: bool
 
     def run(self, inp: PluginInput) -> PluginOutput:
         """Do the step; raise :class:`PluginError` with a message the user can act on."""

@@ -59,6 +59,7 @@ _NOT_FOUND = 127
 
 class ImageConversion:
     name = "image_conversion"
+    reads_data = True
 
     def run(self, inp: PluginInput) -> PluginOutput:
         opts = inp.conf.image_conversion
@@ -66,6 +67,8 @@ class ImageConversion:
         source = str(inp.image.get("disk_format") or "")
         container = inp.image.get("container_format")
         path = inp.staged_path
+        if path is None:
+            raise PluginError("The staged data was not copied to the worker to be converted.")
         vmdk_allowed = _vmdk_allowed_types(inp.conf)
         gpt_nonfatal = _gpt_nonfatal_checks(inp.conf)
 

@@ -14,6 +14,7 @@ _RESERVED_PREFIX = "os_glance"
 
 class InjectImageMetadata:
     name = "inject_image_metadata"
+    reads_data = False
 
     def run(self, inp: PluginInput) -> PluginOutput:
         opts = inp.conf.inject_metadata_properties

@@ -11,6 +11,7 @@ LOG = logging.getLogger(__name__)
 
 class NoOp:
     name = "no_op"
+    reads_data = False
 
     def run(self, inp: PluginInput) -> PluginOutput:
         LOG.debug("no_op import plugin ran for %s", inp.image.get("id"))
