@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from glimpse import errors
 from glimpse.context import RequestContext
 from glimpse.db.models import Image
+from glimpse.policy import Policy
 
 
 def is_member(image: Image, member: str | None) -> bool:
@@ -49,6 +50,22 @@ def load_visible(
     if image is None or not can_see(context, image):
         raise not_found(image_id)
     return image
+
+
+def enforce(policy: Policy, context: RequestContext, action: str, image: Image) -> None:
+    """Enforce the policy rule ``action`` on an existing image, as Glance does.
+
+    A refusal is 403 only when the caller may see the image under ``get_image``;
+    otherwise the image is hidden: 404, exactly as for a missing one (so a
+    system-scoped token under ``enforce_scope``, refused by every project-scoped
+    rule, learns nothing about a project's images).
+    """
+    target = policy_target(image)
+    if policy.check(context, action, target):
+        return
+    if action == "get_image" or not policy.check(context, "get_image", target):
+        raise not_found(image.id)
+    policy.enforce(context, action, target)
 
 
 def require_modify(context: RequestContext, image: Image, message: str | None = None) -> None:

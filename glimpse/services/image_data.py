@@ -291,8 +291,7 @@ def _begin(
 ) -> tuple[StoreDriver, _Limits]:
     with rt.db.transaction() as session:
         image = access.load_visible(session, context, image_id, for_update=True)
-        target = access.policy_target(image)
-        rt.policy.enforce(context, "upload_image", target)
+        access.enforce(rt.policy, context, "upload_image", image)
         access.require_modify(context, image, "You are not permitted to upload data to this image.")
         next_status = "saving" if kind == "upload" else "uploading"
         if image.status != "queued":
@@ -517,7 +516,7 @@ def open_download(
     """Where to read the requested bytes from; None when the image has no data (204)."""
     with rt.db.transaction() as session:
         image = access.load_visible(session, context, image_id)
-        rt.policy.enforce(context, "download_image", access.policy_target(image))
+        access.enforce(rt.policy, context, "download_image", image)
         if image.status == "deactivated" and not context.is_admin:
             raise errors.Forbidden(
                 "The requested image has been deactivated. Image data download is forbidden."

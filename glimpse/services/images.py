@@ -106,7 +106,7 @@ def show(rt: Runtime, context: RequestContext, image_id: str) -> ImageRecord:
     """The image, if the caller may see it."""
     with rt.db.transaction() as session:
         image = access.load_visible(session, context, image_id)
-        rt.policy.enforce(context, "get_image", access.policy_target(image))
+        access.enforce(rt.policy, context, "get_image", image)
         return ImageRecord.of(image)
 
 
@@ -117,9 +117,9 @@ def update(
     access.require_writable_context(context)
     with rt.db.transaction() as session:
         image = access.load_visible(session, context, image_id, for_update=True)
-        rt.policy.enforce(context, "get_image", access.policy_target(image))
+        access.enforce(rt.policy, context, "get_image", image)
         access.require_modify(context, image)
-        rt.policy.enforce(context, "modify_image", access.policy_target(image))
+        access.enforce(rt.policy, context, "modify_image", image)
         changes = apply_patch(rt, context, image, operations)
         doomed = locations.apply_operations(rt, context, image, changes.location_operations)
         live_props = [p for p in image.properties if not p.deleted]
@@ -150,7 +150,7 @@ def delete(rt: Runtime, context: RequestContext, image_id: str) -> ImageRecord:
     access.require_writable_context(context)
     with rt.db.transaction() as session:
         image = access.load_visible(session, context, image_id, for_update=True)
-        rt.policy.enforce(context, "delete_image", access.policy_target(image))
+        access.enforce(rt.policy, context, "delete_image", image)
         access.require_modify(context, image, "You are not permitted to delete this image.")
         if image.protected:
             raise errors.Forbidden(f"Image {image_id} is protected and cannot be deleted.")
@@ -200,7 +200,7 @@ def set_active_state(rt: Runtime, context: RequestContext, image_id: str, active
     access.require_writable_context(context)
     with rt.db.transaction() as session:
         image = access.load_visible(session, context, image_id, for_update=True)
-        rt.policy.enforce(context, action, access.policy_target(image))
+        access.enforce(rt.policy, context, action, image)
         access.require_modify(context, image, f"You are not permitted to {action} this image.")
         if image.status not in ("active", "deactivated"):
             raise errors.Forbidden(f"Not allowed to {action} image in status '{image.status}'")

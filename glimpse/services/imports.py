@@ -59,12 +59,12 @@ def start_import(
         if copy and not access.can_modify(context, image):
             # Copying an image one can see but not change is what copy_image is for
             # (Victoria); its default leaves it to administrators.
-            rt.policy.enforce(context, "copy_image", access.policy_target(image))
+            access.enforce(rt.policy, context, "copy_image", image)
         else:
             access.require_modify(
                 context, image, "You are not permitted to import data to this image."
             )
-            rt.policy.enforce(context, "modify_image", access.policy_target(image))
+            access.enforce(rt.policy, context, "modify_image", image)
         rt.policy.enforce(context, "add_task", {"owner": context.owner})
         if image.status == "active" and not copy:
             raise errors.Conflict(f"Image {image_id} is active; it cannot be imported again.")

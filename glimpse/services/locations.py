@@ -134,7 +134,7 @@ def scrub_removed(rt: Runtime, deleted_before: datetime.datetime) -> list[str]:
 
 
 def _add(rt: Runtime, context: RequestContext, image: Image, where: str, value: Any) -> None:
-    rt.policy.enforce(context, "set_image_location", access.policy_target(image))
+    access.enforce(rt.policy, context, "set_image_location", image)
     if image.status not in ("queued", "active"):
         raise errors.Conflict(
             f"It's not allowed to add locations if image status is {image.status}."
@@ -181,7 +181,7 @@ def _replace(rt: Runtime, context: RequestContext, image: Image, value: Any) -> 
         raise errors.Forbidden("Cannot set locations to empty list.")
     if not isinstance(value, list):
         raise errors.BadRequest("Invalid locations: a list of locations is expected.")
-    rt.policy.enforce(context, "set_image_location", access.policy_target(image))
+    access.enforce(rt.policy, context, "set_image_location", image)
     if image.status not in ("queued", "active"):
         raise errors.Conflict(
             f"It's not allowed to replace locations if image status is {image.status}."
@@ -256,7 +256,7 @@ def _reorder(
 
 
 def _remove_at(rt: Runtime, context: RequestContext, image: Image, where: str) -> Doomed:
-    rt.policy.enforce(context, "delete_image_location", access.policy_target(image))
+    access.enforce(rt.policy, context, "delete_image_location", image)
     if image.status != "active":
         raise errors.Conflict(
             f"It's not allowed to remove locations if image status is {image.status}."

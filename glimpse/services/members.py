@@ -39,11 +39,19 @@ def _target(image: Image, member_id: str | None = None) -> dict[str, Any]:
     return target
 
 
+def _enforce(
+    rt: Runtime, context: RequestContext, action: str, image: Image, target: dict[str, Any]
+) -> None:
+    # As Glance: get_image first (an image the caller may not see is 404), then the rule.
+    access.enforce(rt.policy, context, "get_image", image)
+    rt.policy.enforce(context, action, target)
+
+
 def list_members(rt: Runtime, context: RequestContext, image_id: str) -> list[MemberRecord]:
     """Members of an image: all for its owner or an admin, only their own for a member."""
     with rt.db.transaction() as session:
         image = _shared_image(session, context, image_id)
-        rt.policy.enforce(context, "get_members", _target(image))
+        _enforce(rt, context, "get_members", image, _target(image))
         members = [m for m in image.members if not m.deleted]
         if not access.can_modify(context, image):
             members = [m for m in members if m.member == context.owner]
@@ -65,7 +73,7 @@ def show(rt: Runtime, context: RequestContext, image_id: str, member_id: str) ->
 def _show(rt: Runtime, context: RequestContext, image_id: str, member_id: str) -> MemberRecord:
     with rt.db.transaction() as session:
         image = _shared_image(session, context, image_id)
-        rt.policy.enforce(context, "get_member", _target(image, member_id))
+        _enforce(rt, context, "get_member", image, _target(image, member_id))
         member = _find(image, member_id)
         if member is None or not (
             access.can_modify(context, image) or member.member == context.owner
@@ -90,7 +98,7 @@ def create(rt: Runtime, context: RequestContext, image_id: str, body: Any) -> Me
         access.require_modify(context, image, "You are not permitted to share this image.")
         if image.visibility != "shared":
             raise errors.Forbidden("Only shared images have members.")
-        rt.policy.enforce(context, "add_member", _target(image, member_id))
+        _enforce(rt, context, "add_member", image, _target(image, member_id))
         live = [m for m in image.members if not m.deleted]
         if _find(image, member_id) is not None:
             raise errors.Duplicate(f"Member {member_id} already exists for image {image_id}.")
@@ -137,7 +145,7 @@ def update(
             raise errors.NotFound(f"Member {member_id} not found for image {image_id}.")
         if not context.is_admin and context.owner != member_id:
             raise errors.Forbidden("You are not permitted to modify this image member.")
-        rt.policy.enforce(context, "modify_member", _target(image, member_id))
+        _enforce(rt, context, "modify_member", image, _target(image, member_id))
         if member.status != status:
             member.status = status
             member.updated_at = utcnow()
@@ -151,7 +159,7 @@ def delete(rt: Runtime, context: RequestContext, image_id: str, member_id: str) 
     with rt.db.transaction() as session:
         image = _shared_image(session, context, image_id, for_update=True)
         access.require_modify(context, image, "You are not permitted to remove image members.")
-        rt.policy.enforce(context, "delete_member", _target(image, member_id))
+        _enforce(rt, context, "delete_member", image, _target(image, member_id))
         member = _find(image, member_id)
         if member is None:
             raise errors.NotFound(f"Member {member_id} not found for image {image_id}.")

@@ -62,7 +62,7 @@ def delete_from_store(rt: Runtime, context: RequestContext, store_id: str, image
     with rt.db.transaction() as session:
         image = access.load_visible(session, context, image_id, for_update=True)
         access.require_modify(context, image, "You are not permitted to modify this image.")
-        rt.policy.enforce(context, "delete_image_location", access.policy_target(image))
+        access.enforce(rt.policy, context, "delete_image_location", image)
         if image.status != "active":
             raise errors.Conflict(
                 "It's not allowed to remove image data from store if image status is not 'active'"

@@ -21,7 +21,7 @@ def add(rt: Runtime, context: RequestContext, image_id: str, tag: str) -> None:
     with rt.db.transaction() as session:
         image = access.load_visible(session, context, image_id, for_update=True)
         access.require_modify(context, image)
-        rt.policy.enforce(context, "modify_image", access.policy_target(image))
+        access.enforce(rt.policy, context, "modify_image", image)
         if any(t.value == tag for t in image.tags):
             return
         if quota_exceeded(len(image.tags) + 1, rt.conf.image_tag_quota):
@@ -41,7 +41,7 @@ def remove(rt: Runtime, context: RequestContext, image_id: str, tag: str) -> Non
     with rt.db.transaction() as session:
         image = access.load_visible(session, context, image_id, for_update=True)
         access.require_modify(context, image)
-        rt.policy.enforce(context, "modify_image", access.policy_target(image))
+        access.enforce(rt.policy, context, "modify_image", image)
         for existing in image.tags:
             if existing.value == tag:
                 image.tags.remove(existing)

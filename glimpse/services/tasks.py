@@ -186,7 +186,7 @@ def image_tasks(rt: Runtime, context: RequestContext, image_id: str) -> list[Tas
     """Tasks run for an image the caller may see (``GET /v2/images/{id}/tasks``)."""
     with rt.db.transaction() as session:
         image = access.load_visible(session, context, image_id)
-        rt.policy.enforce(context, "get_image", access.policy_target(image))
+        access.enforce(rt.policy, context, "get_image", image)
         rows = session.scalars(
             select(Task)
             .where(Task.image_id == image_id, *_live(utcnow()))
