@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from oslo_config import cfg
 
+from glimpse.config.lists import GlanceListOpt
+
 _server = [
     cfg.HostAddressOpt("bind_host", default="127.0.0.1", help="Address the API server listens on."),
     cfg.PortOpt("bind_port", default=9292, help="Port the API server listens on."),
@@ -132,7 +134,7 @@ _images = [
         default=True,
         help="Allow images to carry properties beyond those in the image schema.",
     ),
-    cfg.ListOpt(
+    GlanceListOpt(
         "enabled_import_methods",
         default=["glance-direct", "web-download"],
         help="Import methods offered by POST /v2/images/{id}/import.",

@@ -2,6 +2,8 @@
 
 The six list options and their precedence are Glance's: at each level (scheme,
 host, port) a non-empty allow list wins and the deny list beside it is ignored.
+They read Glance's bracketed spelling (``allowed_ports = [80,443]``) as well as
+the plain one.
 The rest are Glimpse's own guards against server-side request forgery and
 stalled sources; see :mod:`glimpse.imports.web_download`.
 """
@@ -10,24 +12,26 @@ from __future__ import annotations
 
 from oslo_config import cfg, types
 
+from glimpse.config.lists import GlanceListOpt
+
 _PRECEDENCE = " When both allowed_{0} and disallowed_{0} are set, only allowed_{0} is obeyed."
 
 _port = types.Integer(min=1, max=65535)
 
 _opts = [
-    cfg.ListOpt(
+    GlanceListOpt(
         "allowed_schemes",
         default=["http", "https"],
         help="URI schemes web-download may use. An empty list allows every scheme not in "
         "disallowed_schemes; Glimpse itself can only fetch http and https."
         + _PRECEDENCE.format("schemes"),
     ),
-    cfg.ListOpt(
+    GlanceListOpt(
         "disallowed_schemes",
         default=[],
         help="URI schemes web-download must not use; consulted only when allowed_schemes is empty.",
     ),
-    cfg.ListOpt(
+    GlanceListOpt(
         "allowed_hosts",
         default=[],
         help="Host names or IP addresses web-download may fetch from; empty allows every host "
@@ -36,14 +40,14 @@ _opts = [
         "spelling (127.0.0.1 also matches 2130706433 and [::ffff:127.0.0.1])."
         + _PRECEDENCE.format("hosts"),
     ),
-    cfg.ListOpt(
+    GlanceListOpt(
         "disallowed_hosts",
         default=[],
         help="Host names or IP addresses web-download must not fetch from; consulted only when "
         "allowed_hosts is empty. An IP address listed here also refuses every host name "
         "that resolves to it.",
     ),
-    cfg.ListOpt(
+    GlanceListOpt(
         "allowed_ports",
         item_type=_port,
         default=[80, 443],
@@ -51,7 +55,7 @@ _opts = [
         "URI names one: a URI without a port uses its scheme's default port (80 for http, "
         "443 for https) whatever these lists say." + _PRECEDENCE.format("ports"),
     ),
-    cfg.ListOpt(
+    GlanceListOpt(
         "disallowed_ports",
         item_type=_port,
         default=[],
