@@ -35,6 +35,8 @@ from glimpse.services.quotas import parse_storage_quota
 
 LOG = logging.getLogger("glimpse.api")
 _ARGS_ENV = "GLIMPSE_API_ARGS"
+#: uvicorn's httptools protocol with zero-copy downloads (glimpse/http/uvicorn_protocol.py).
+UVICORN_PROTOCOL = "glimpse.http.uvicorn_protocol:UvicornProtocol"
 
 
 def _is_loopback(host: str) -> bool:
@@ -172,6 +174,7 @@ def _serve(conf: cfg.ConfigOpts, rt: Runtime, args: list[str]) -> None:
             log_config=None,  # glimpse.log has set up logging
             log_level="info",
             access_log=False,
+            http=UVICORN_PROTOCOL,
             timeout_graceful_shutdown=int(conf.graceful_shutdown_timeout),
         )
         return
@@ -186,6 +189,7 @@ def _serve(conf: cfg.ConfigOpts, rt: Runtime, args: list[str]) -> None:
         log_config=None,
         log_level="info",
         access_log=False,
+        http=UVICORN_PROTOCOL,
         # A worker still importing and migrating on a loaded host must not be killed
         # as unhealthy (uvicorn's default is 5 s).
         timeout_worker_healthcheck=60,

@@ -131,10 +131,14 @@ def register_store_options(conf: cfg.ConfigOpts) -> dict[str, str]:
         setattr(conf, _REGISTERED_GROUPS, registered)
         return backends
     for store_type in conf.glance_store.stores:
-        # filesystem_store_datadir is declared with [glance_store] itself.
-        if store_type in STORE_TYPES and store_type != "file":
-            conf.register_opts(driver_options(store_type), group="glance_store")
+        if store_type in STORE_TYPES:
+            conf.register_opts(_single_store_options(store_type), group="glance_store")
     return backends
+
+
+def _single_store_options(store_type: str) -> list[cfg.Opt]:
+    # filesystem_store_datadir is declared with [glance_store] itself.
+    return [opt for opt in driver_options(store_type) if opt.name != "filesystem_store_datadir"]
 
 
 def _register_staging_options(conf: cfg.ConfigOpts) -> None:
@@ -155,7 +159,7 @@ def sample_groups() -> list[tuple[cfg.OptGroup | str, list[cfg.Opt]]]:
     the object-store options of [os_glance_staging_store], and one placeholder group per
     store type (multi-store groups are named by the operator)."""
     groups: list[tuple[cfg.OptGroup | str, list[cfg.Opt]]] = [
-        ("glance_store", [opt for t in ("http", "swift", "s3") for opt in driver_options(t)])
+        ("glance_store", [opt for t in STORE_TYPES for opt in _single_store_options(t)])
     ]
     groups.append(
         (staging.GROUP, [opt for t in staging.STAGING_TYPES[1:] for opt in driver_options(t)])

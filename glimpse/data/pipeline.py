@@ -28,16 +28,20 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from concurrent.futures import Future as ConcurrentFuture
 from typing import TypeVar
 
-from glimpse.store.base import DEFAULT_CHUNK_SIZE, StoredObject, StoreDriver, StoreWriter
+from glimpse.data.blocks import Block, BlockPool
+from glimpse.store.base import DEFAULT_CHUNK_SIZE, BytesLike, StoredObject, StoreDriver, StoreWriter
 
 LOG = logging.getLogger(__name__)
 
-#: Received chunks are coalesced to blocks this big before hashing and
-#: writing: per-call overheads (thread hand-off, syscalls) dominate below it.
-DEFAULT_BLOCK_SIZE = 1 << 20
-#: Blocks each worker may have queued; with DEFAULT_BLOCK_SIZE about 4 MiB
-#: of an upload is in memory at a time.
-DEFAULT_DEPTH = 4
+#: Received chunks are copied into blocks this big before hashing and
+#: writing: per-call overheads (thread hand-off, syscalls) dominate below it,
+#: and O_DIRECT disk writes want large aligned blocks.
+DEFAULT_BLOCK_SIZE = 4 << 20
+#: Blocks the slowest lane may lag behind the one being filled; with
+#: DEFAULT_BLOCK_SIZE about 12 MiB of an upload is in memory at a time.
+DEFAULT_DEPTH = 2
+#: Idle blocks each process keeps for the next uploads.
+_IDLE_BLOCKS_KEPT = 8
 #: Chunks a streamed read fetches ahead of the consumer.
 DEFAULT_READ_AHEAD = 4
 #: ``os_hash_value`` is a 128-character column (Glance's limit).
@@ -136,20 +140,29 @@ async def store_stream(
         hasher = hashlib.new(hash_algo)
         hash_lanes += [_Lane("md5", md5.update), _Lane(hash_algo, hasher.update)]
         lanes = [writer_lane, *hash_lanes]
+        pool = _pool(block_size)
+        # Blocks handed to the lanes, oldest first, with each lane's future for them.
+        in_flight: deque[tuple[Block, list[asyncio.Future[None]]]] = deque()
 
-        async def feed(block: bytes) -> None:
-            for lane in lanes:
-                lane.submit(block)
-            # Waiting here is the back-pressure: we stop reading from the
-            # client while the slowest worker is `depth` blocks behind. It
-            # also surfaces a failed write (e.g. a full disk) within a few
-            # blocks rather than at the end of the upload.
-            for lane in lanes:
-                await lane.drain(keep=depth)
+        async def settle_oldest() -> None:
+            block, futures = in_flight.popleft()
+            for future in futures:
+                await future
+            # Only once every lane is done with it; a failure above drops the block instead.
+            pool.give(block)
+
+        async def feed(block: Block, length: int) -> None:
+            view = block.view(length)
+            in_flight.append((block, [lane.submit(view) for lane in lanes]))
+            # Waiting here is the back-pressure: we stop reading from the client
+            # while the slowest lane is `depth` blocks behind. It also surfaces a
+            # failed write (e.g. a full disk) within a few blocks rather than at
+            # the end of the upload.
+            while len(in_flight) > depth:
+                await settle_oldest()
 
         received = 0
-        pending: list[bytes] = []
-        pending_size = 0
+        block, filled = pool.take(), 0
         async for chunk in chunks:
             if not chunk:
                 continue
@@ -158,20 +171,22 @@ async def store_stream(
                 raise on_limit(size_limit)
             if expected_size is not None and received > expected_size:
                 raise SizeMismatch(expected_size, received)
-            pending.append(chunk)
-            pending_size += len(chunk)
-            if pending_size >= block_size:
-                # join() returns a lone bytes chunk itself, so large chunks
-                # are not copied; small ones are copied once into a block.
-                await feed(b"".join(pending))
-                pending.clear()
-                pending_size = 0
-        if pending:
-            await feed(b"".join(pending))
+            rest: bytes | memoryview = chunk
+            while rest:
+                copied = block.fill(filled, rest)
+                filled += copied
+                rest = memoryview(rest)[copied:] if copied < len(rest) else b""
+                if filled == block.size:
+                    await feed(block, filled)
+                    block, filled = pool.take(), 0
+        if filled:
+            await feed(block, filled)
+        else:
+            pool.give(block)
         if expected_size is not None and received != expected_size:
             raise SizeMismatch(expected_size, received)
-        for lane in lanes:
-            await lane.drain()
+        while in_flight:
+            await settle_oldest()
         stored = await writer_lane.call(writer.commit)
     except BaseException:
         for lane in hash_lanes:
@@ -187,6 +202,19 @@ async def store_stream(
         os_hash_value=hasher.hexdigest(),
         stored=stored,
     )
+
+
+_POOLS: dict[int, BlockPool] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _pool(block_size: int) -> BlockPool:
+    """The process's pool of ``block_size`` blocks (uploads in every thread share it)."""
+    with _POOLS_LOCK:
+        pool = _POOLS.get(block_size)
+        if pool is None:
+            pool = _POOLS[block_size] = BlockPool(block_size, keep=_IDLE_BLOCKS_KEPT)
+        return pool
 
 
 async def _abort_in_lane(lane: _Lane, writer: StoreWriter) -> None:
@@ -218,7 +246,7 @@ class _Lane:
     without locks or reordering buffers.
     """
 
-    def __init__(self, name: str, work: Callable[[bytes], None]) -> None:
+    def __init__(self, name: str, work: Callable[[BytesLike], None]) -> None:
         self._executor = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix=f"glimpse-upload-{name}"
         )
@@ -228,11 +256,15 @@ class _Lane:
         # failed or abandoned lane stops touching its writer or hasher.
         self._stopped = threading.Event()
 
-    def submit(self, block: bytes) -> None:
-        loop = asyncio.get_running_loop()
-        self._in_flight.append(loop.run_in_executor(self._executor, self._run, block))
+    def submit(self, block: BytesLike) -> asyncio.Future[None]:
+        """Queue ``block`` for the lane's thread; the future ends when it is done."""
+        while self._in_flight and self._in_flight[0].done():
+            self._in_flight.popleft()  # the caller awaits these futures itself
+        future = asyncio.get_running_loop().run_in_executor(self._executor, self._run, block)
+        self._in_flight.append(future)
+        return future
 
-    def _run(self, block: bytes) -> None:
+    def _run(self, block: BytesLike) -> None:
         if self._stopped.is_set():
             return
         try:
@@ -241,14 +273,10 @@ class _Lane:
             self._stopped.set()
             raise
 
-    async def drain(self, keep: int = 0) -> None:
-        """Wait until at most ``keep`` blocks are in flight; raise the first failure."""
-        while self._in_flight and (len(self._in_flight) > keep or self._in_flight[0].done()):
-            await self._in_flight.popleft()
-
     async def call(self, function: Callable[[], T]) -> T:
         """Run ``function`` in the lane's thread after every submitted block."""
-        await self.drain()
+        while self._in_flight:
+            await self._in_flight.popleft()
         return await asyncio.get_running_loop().run_in_executor(self._executor, function)
 
     def cancel_and_run(self, function: Callable[[], None]) -> ConcurrentFuture[None]:

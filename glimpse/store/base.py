@@ -12,11 +12,14 @@ import abc
 import dataclasses
 from collections.abc import Iterator
 from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, TypeAlias
 from urllib.parse import urlsplit
 
 #: Chunk size of reads unless the caller asks otherwise.
 DEFAULT_CHUNK_SIZE = 1 << 20
+
+#: What :meth:`StoreWriter.write` accepts: any contiguous bytes-like object.
+BytesLike: TypeAlias = bytes | bytearray | memoryview
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,8 +46,12 @@ class StoreWriter(abc.ABC):
     """
 
     @abc.abstractmethod
-    def write(self, data: bytes) -> None:
-        """Append ``data``; raise :class:`~glimpse.store.errors.StoreFull` when out of room."""
+    def write(self, data: BytesLike) -> None:
+        """Append ``data``; raise :class:`~glimpse.store.errors.StoreFull` when out of room.
+
+        ``data`` is only valid during the call (the upload pipeline reuses its
+        buffers): a driver that keeps bytes for later copies them.
+        """
 
     @abc.abstractmethod
     def commit(self) -> StoredObject:

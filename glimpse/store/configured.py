@@ -135,7 +135,11 @@ def _driver(
     group = _Group(group_name, conf[group_name])
     try:
         if store_type == "file":
-            return FilesystemStore(group.filesystem_store_datadir or datadir, store_id=store_id)
+            return FilesystemStore(
+                group.filesystem_store_datadir or datadir,
+                store_id=store_id,
+                direct_io=bool(group.filesystem_store_direct_io),
+            )
         if store_type == "http":
             return _http(store_id, group)
         if store_type == "swift":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 import re
 import secrets
@@ -20,6 +21,7 @@ from oslo_config import cfg
 
 from glimpse.store.base import (
     DEFAULT_CHUNK_SIZE,
+    BytesLike,
     StoredObject,
     StoreDriver,
     StoreWriter,
@@ -34,6 +36,10 @@ from glimpse.store.errors import (
 )
 
 _URI_PREFIX = "file://"
+
+# O_DIRECT needs buffers, lengths and offsets aligned to the device's logical
+# block; 4 KiB covers every disk in use (512-byte and 4K-native alike).
+_DIRECT_IO_ALIGNMENT = 4096
 
 # Temporaries start with a dot so they can never collide with an image id
 # (validated below) and so ``ls`` hides them; the random part lets concurrent
@@ -59,6 +65,14 @@ def options() -> list[cfg.Opt]:
             "filesystem_store_datadir",
             help="Directory to which the filesystem backend store writes images. Defaults to "
             "images/<store id> in the data folder.",
+        ),
+        cfg.BoolOpt(
+            "filesystem_store_direct_io",
+            default=True,
+            help="Write image data with O_DIRECT where the filesystem supports it (Glimpse "
+            "only; ignored elsewhere): uploads cost far less CPU and do not evict the images "
+            "that downloads are reading from the page cache, but the first download of a new "
+            "image reads it from the disk. Set to false to keep new images in the page cache.",
         ),
     ]
 
@@ -108,9 +122,14 @@ class FilesystemStore(StoreDriver):
     schemes = ("file",)
     store_type = "file"
 
-    def __init__(self, datadir: str | os.PathLike[str], store_id: str = "file") -> None:
+    def __init__(
+        self, datadir: str | os.PathLike[str], store_id: str = "file", *, direct_io: bool = True
+    ) -> None:
         self.datadir = os.path.abspath(os.fspath(datadir))
         self.store_id = store_id
+        #: Write aligned blocks with O_DIRECT where the filesystem allows it (see
+        #: :class:`_FilesystemWriter`); reads always go through the page cache.
+        self.direct_io = direct_io
         os.makedirs(self.datadir, exist_ok=True)
 
     def __repr__(self) -> str:
@@ -143,7 +162,8 @@ class FilesystemStore(StoreDriver):
             )
         except OSError as exc:
             raise _store_error(exc, "create", temporary_path) from exc
-        return _FilesystemWriter(self, final_path, temporary_path, fd)
+        direct = self.direct_io and _enable_direct_io(fd)
+        return _FilesystemWriter(self, final_path, temporary_path, fd, direct)
 
     def read(
         self,
@@ -256,12 +276,47 @@ class FilesystemStore(StoreDriver):
         return path
 
 
+def _enable_direct_io(fd: int) -> bool:
+    """Turn on O_DIRECT for ``fd``; False where the filesystem (tmpfs, some FUSE) refuses it."""
+    direct = getattr(os, "O_DIRECT", 0)
+    if not direct:
+        return False
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | direct)
+    except OSError:
+        return False
+    return True
+
+
+def _disable_direct_io(fd: int) -> None:
+    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~getattr(os, "O_DIRECT", 0))
+
+
 class _FilesystemWriter(StoreWriter):
-    def __init__(self, store: FilesystemStore, final_path: str, temporary_path: str, fd: int):
+    """Writes one temporary file, then links it into place durably at commit.
+
+    With O_DIRECT, whole aligned blocks (the upload pipeline hands over
+    page-aligned blocks of a multiple of 4 KiB) go from the caller's memory to
+    the disk without a copy into the page cache: a large upload costs a
+    fraction of the CPU and does not evict the cached images other clients are
+    reading. Anything O_DIRECT cannot take (an unaligned buffer, the short last
+    block) switches the file back to buffered writes for the rest of it; the
+    fsync at commit makes both kinds durable.
+    """
+
+    def __init__(
+        self,
+        store: FilesystemStore,
+        final_path: str,
+        temporary_path: str,
+        fd: int,
+        direct: bool = False,
+    ):
         self._store = store
         self._final_path = final_path
         self._temporary_path = temporary_path
         self._fd: int | None = fd
+        self._direct = direct
         self._size = 0
         self._committed = False
         # Set once the final name exists, so a failure later in commit can
@@ -273,17 +328,39 @@ class _FilesystemWriter(StoreWriter):
         """Where the bytes live until commit (exposed for tests and debugging)."""
         return self._temporary_path
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: BytesLike) -> None:
         if self._fd is None:
             raise ValueError("write() on a writer that was committed or aborted")
-        view = memoryview(data)
+        view = memoryview(data).cast("B")
+        size = len(view)
+        if self._direct and size % _DIRECT_IO_ALIGNMENT:
+            # Direct writes must stay whole multiples of the alignment: the aligned head
+            # goes directly, the tail (only ever in the last block) through the page cache.
+            head = size - size % _DIRECT_IO_ALIGNMENT
+            self._write_all(view[:head])
+            view = view[head:]
+            self._stop_direct_io()
+        self._write_all(view)
+        self._size += size
+
+    def _write_all(self, view: memoryview) -> None:
+        assert self._fd is not None
         while view:
             try:
                 written = os.write(self._fd, view)
             except OSError as exc:
+                if exc.errno == errno.EINVAL and self._direct:
+                    # An unaligned buffer or offset: carry on through the page cache.
+                    self._stop_direct_io()
+                    continue
                 raise _store_error(exc, "write", self._temporary_path) from exc
             view = view[written:]
-        self._size += len(data)
+
+    def _stop_direct_io(self) -> None:
+        if self._direct:
+            assert self._fd is not None
+            _disable_direct_io(self._fd)
+            self._direct = False
 
     def commit(self) -> StoredObject:
         if self._fd is None:

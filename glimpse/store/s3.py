@@ -37,6 +37,7 @@ from oslo_config import cfg
 
 from glimpse.store.base import (
     DEFAULT_CHUNK_SIZE,
+    BytesLike,
     StoredObject,
     StoreDriver,
     StoreWriter,
@@ -591,7 +592,7 @@ class _S3Writer(StoreWriter):
         """The multipart upload in progress, if any (exposed for tests and debugging)."""
         return self._upload_id
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: BytesLike) -> None:
         if self._buffer is None:
             raise ValueError("write() on a writer that was committed or aborted")
         part_size = self._store.large_object_chunk_size

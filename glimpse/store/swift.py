@@ -45,6 +45,7 @@ from swiftclient.exceptions import ClientException
 
 from glimpse.store.base import (
     DEFAULT_CHUNK_SIZE,
+    BytesLike,
     StoredObject,
     StoreDriver,
     StoreWriter,
@@ -769,7 +770,7 @@ class _SwiftWriter(StoreWriter):
         """Names of the segments uploaded so far (exposed for tests and debugging)."""
         return [entry["path"].split("/", 2)[2] for entry in self._manifest]
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: BytesLike) -> None:
         if self._buffer is None:
             raise ValueError("write() on a writer that was committed or aborted")
         chunk_size = self._store.large_object_chunk_size

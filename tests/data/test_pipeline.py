@@ -35,6 +35,7 @@ from glimpse.store import (
     StoreUnavailable,
     StoreWriter,
 )
+from glimpse.store.base import BytesLike
 from glimpse.store.filesystem import FilesystemStore
 
 pytestmark = pytest.mark.anyio
@@ -97,7 +98,7 @@ class RecordingWriter(StoreWriter):
         self.threads: set[str] = set()
         self.written = 0
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: BytesLike) -> None:
         self.threads.add(threading.current_thread().name)
         if self.gate is not None:
             self.gate.wait()
@@ -217,7 +218,7 @@ async def test_tiny_chunks_are_coalesced_into_blocks() -> None:
 
 async def test_work_happens_in_worker_threads_while_the_loop_stays_free() -> None:
     class SlowWriter(RecordingWriter):
-        def write(self, data: bytes) -> None:
+        def write(self, data: BytesLike) -> None:
             time.sleep(0.05)  # a slow disk, blocking its thread
             super().write(data)
 

@@ -30,6 +30,7 @@ import swiftclient
 from botocore.config import Config as BotoConfig
 
 from glimpse.store import StoredObject, StoreDriver, StoreWriter
+from glimpse.store.base import BytesLike
 from glimpse.store.filesystem import FilesystemStore
 from glimpse.store.http import HttpStore
 from glimpse.store.s3 import S3Store
@@ -386,7 +387,7 @@ class _SideDoorWriter(StoreWriter):
     def __init__(self, writer: StoreWriter, url: str) -> None:
         self._writer, self._url = writer, url
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: BytesLike) -> None:
         self._writer.write(data)
 
     def commit(self) -> StoredObject:

@@ -355,3 +355,91 @@ def test_file_size_limit_raises_store_full_and_leaves_nothing(tmp_path: Path) ->
     assert "File too large" in str(result["outcome"])
     assert result["written"] == 5 * MiB
     assert result["left"] == []
+
+
+# Direct I/O: aligned blocks go to the disk without filling the page cache.
+
+
+def _resident_bytes(path: Path) -> int:
+    """How much of ``path`` is in the page cache, as fincore(1) reports it."""
+    fincore = shutil.which("fincore")
+    if fincore is None:
+        pytest.skip("fincore(1) (util-linux) is not installed")
+    out = subprocess.run(
+        [fincore, "--bytes", "--noheadings", "--output", "RES", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return int(out.strip())
+
+
+def _write_aligned_blocks(store: FilesystemStore, image_id: str, data: bytes) -> Path:
+    """Write ``data`` as the upload pipeline does: in page-aligned blocks of 1 MiB."""
+    from glimpse.data.blocks import Block
+
+    block = Block(MiB)
+    with store.begin_write(image_id) as writer:
+        for start in range(0, len(data), MiB):
+            piece = data[start : start + MiB]
+            block.fill(0, piece)
+            writer.write(block.view(len(piece)))
+        stored = writer.commit()
+    return Path(stored.uri.removeprefix("file://"))
+
+
+@pytest.fixture
+def disk_folder(tmp_path: Path) -> Path:
+    """A folder on a filesystem that takes O_DIRECT (tmp_path, unless it is a tmpfs)."""
+    probe = tmp_path / "probe"
+    fd = os.open(probe, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_DIRECT))
+    except OSError:
+        pytest.skip(f"{tmp_path} is on a filesystem without O_DIRECT")
+    finally:
+        os.close(fd)
+        probe.unlink()
+    return tmp_path
+
+
+def test_direct_writes_keep_the_image_out_of_the_page_cache(
+    disk_folder: Path, image_id: str
+) -> None:
+    data = os.urandom(8 * MiB + 1000)  # a tail that is not a whole block
+    path = _write_aligned_blocks(FilesystemStore(disk_folder / "direct"), image_id, data)
+    # Only the tail, written buffered after the last whole 4 KiB, may be cached.
+    assert _resident_bytes(path) <= 4096
+    assert path.read_bytes() == data
+
+
+def test_buffered_writes_when_direct_io_is_off(disk_folder: Path, image_id: str) -> None:
+    data = os.urandom(8 * MiB)
+    store = FilesystemStore(disk_folder / "buffered", direct_io=False)
+    path = _write_aligned_blocks(store, image_id, data)
+    assert _resident_bytes(path) == len(data)
+    assert path.read_bytes() == data
+
+
+def test_unaligned_buffers_fall_back_to_the_page_cache(disk_folder: Path, image_id: str) -> None:
+    # bytes objects are not page-aligned: O_DIRECT refuses them, the data still lands.
+    data = os.urandom(3 * MiB)
+    store = FilesystemStore(disk_folder / "unaligned")
+    with store.begin_write(image_id) as writer:
+        writer.write(data[: 2 * MiB])
+        writer.write(bytearray(data[2 * MiB :]))
+        stored = writer.commit()
+    assert Path(stored.uri.removeprefix("file://")).read_bytes() == data
+
+
+def test_filesystems_without_direct_io_are_written_buffered(image_id: str) -> None:
+    shm = Path("/dev/shm")
+    if not shm.is_dir():
+        pytest.skip("no /dev/shm tmpfs here")
+    folder = shm / f"glimpse-test-{image_id}"
+    try:
+        data = os.urandom(2 * MiB + 5)
+        path = _write_aligned_blocks(FilesystemStore(folder), image_id, data)
+        assert path.read_bytes() == data
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
