@@ -33,25 +33,30 @@ def _find(image: Image, member_id: str) -> ImageMember | None:
     return None
 
 
-def _target(image: Image, member_id: str | None = None) -> dict[str, Any]:
+def _target(context: RequestContext, image: Image) -> dict[str, Any]:
+    """The member rules' target, as Glance builds it.
+
+    ``member_id`` is the caller's project when the image is shared and the caller
+    does not own it (it can only have found the image as a member), whichever member
+    the request names; the services check that a member acts on its own record.
+    """
     target = access.policy_target(image)
-    target["member_id"] = member_id
+    shared_with_caller = image.visibility == "shared" and context.owner != image.owner
+    target["member_id"] = context.owner if shared_with_caller else None
     return target
 
 
-def _enforce(
-    rt: Runtime, context: RequestContext, action: str, image: Image, target: dict[str, Any]
-) -> None:
+def _enforce(rt: Runtime, context: RequestContext, action: str, image: Image) -> None:
     # As Glance: get_image first (an image the caller may not see is 404), then the rule.
     access.enforce(rt.policy, context, "get_image", image)
-    rt.policy.enforce(context, action, target)
+    rt.policy.enforce(context, action, _target(context, image))
 
 
 def list_members(rt: Runtime, context: RequestContext, image_id: str) -> list[MemberRecord]:
     """Members of an image: all for its owner or an admin, only their own for a member."""
     with rt.db.transaction() as session:
         image = _shared_image(session, context, image_id)
-        _enforce(rt, context, "get_members", image, _target(image))
+        _enforce(rt, context, "get_members", image)
         members = [m for m in image.members if not m.deleted]
         if not access.can_modify(context, image):
             members = [m for m in members if m.member == context.owner]
@@ -73,7 +78,7 @@ def show(rt: Runtime, context: RequestContext, image_id: str, member_id: str) ->
 def _show(rt: Runtime, context: RequestContext, image_id: str, member_id: str) -> MemberRecord:
     with rt.db.transaction() as session:
         image = _shared_image(session, context, image_id)
-        _enforce(rt, context, "get_member", image, _target(image, member_id))
+        _enforce(rt, context, "get_member", image)
         member = _find(image, member_id)
         if member is None or not (
             access.can_modify(context, image) or member.member == context.owner
@@ -98,7 +103,7 @@ def create(rt: Runtime, context: RequestContext, image_id: str, body: Any) -> Me
         access.require_modify(context, image, "You are not permitted to share this image.")
         if image.visibility != "shared":
             raise errors.Forbidden("Only shared images have members.")
-        _enforce(rt, context, "add_member", image, _target(image, member_id))
+        _enforce(rt, context, "add_member", image)
         live = [m for m in image.members if not m.deleted]
         if _find(image, member_id) is not None:
             raise errors.Duplicate(f"Member {member_id} already exists for image {image_id}.")
@@ -145,7 +150,7 @@ def update(
             raise errors.NotFound(f"Member {member_id} not found for image {image_id}.")
         if not context.is_admin and context.owner != member_id:
             raise errors.Forbidden("You are not permitted to modify this image member.")
-        _enforce(rt, context, "modify_member", image, _target(image, member_id))
+        _enforce(rt, context, "modify_member", image)
         if member.status != status:
             member.status = status
             member.updated_at = utcnow()
@@ -159,7 +164,7 @@ def delete(rt: Runtime, context: RequestContext, image_id: str, member_id: str) 
     with rt.db.transaction() as session:
         image = _shared_image(session, context, image_id, for_update=True)
         access.require_modify(context, image, "You are not permitted to remove image members.")
-        _enforce(rt, context, "delete_member", image, _target(image, member_id))
+        _enforce(rt, context, "delete_member", image)
         member = _find(image, member_id)
         if member is None:
             raise errors.NotFound(f"Member {member_id} not found for image {image_id}.")

@@ -95,3 +95,34 @@ def test_a_reader_who_sees_the_image_is_refused_with_403(
     assert ann.get(f"/v2/images/{image['id']}/file").status_code == 403  # download: member
     assert bob.post(deactivate).status_code == 404  # another project's private image
     assert alice.post(deactivate).status_code == 204
+
+
+def test_a_member_lists_the_members_of_an_image_shared_with_it(
+    keystone: Keystone, scoped_api: Api
+) -> None:
+    # glance-tempest-plugin ImagesProjectMemberTests.test_list_image_members: the image is
+    # shared with the caller's project and another one, not yet accepted by either.
+    alice = as_token(scoped_api, keystone.token("alice", "alpha"))
+    bob = as_token(scoped_api, keystone.token("bob", "beta"))
+    carol_token = keystone.token(
+        "carol", "gamma", domain="glimpse-dom", project_domain="glimpse-dom"
+    )
+    carol = as_token(scoped_api, carol_token)
+    image = alice.create_image(name="s", disk_format="raw", container_format="bare")
+    alice.patch(
+        f"/v2/images/{image['id']}", [{"op": "replace", "path": "/visibility", "value": "shared"}]
+    )
+    members = f"/v2/images/{image['id']}/members"
+    beta, gamma = keystone.ids["project:beta"], keystone.ids["project:gamma"]
+    for project in (beta, gamma):
+        assert alice.post(members, json={"member": project}).status_code == 200
+
+    listed = bob.get(members)
+    assert listed.status_code == 200, listed.text
+    assert [m["member_id"] for m in listed.json()["members"]] == [beta]
+    assert bob.get(f"{members}/{beta}").json()["status"] == "pending"
+    assert bob.get(f"{members}/{gamma}").status_code == 404  # another member's record
+    assert bob.put(f"{members}/{gamma}", json={"status": "accepted"}).status_code == 403
+    assert bob.put(f"{members}/{beta}", json={"status": "accepted"}).status_code == 200
+    assert {m["member_id"] for m in alice.get(members).json()["members"]} == {beta, gamma}
+    assert carol.get(members).json()["members"][0]["status"] == "pending"
