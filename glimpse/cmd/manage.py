@@ -1,4 +1,11 @@
-"""``glimpse-manage``: database administration."""
+"""``glimpse-manage``: database administration, and sweeping the stores.
+
+::
+
+    glimpse-manage db sync|version|upgrade|check|purge|...    the database
+    glimpse-manage store purge_uploads [--older_than SECONDS] [--store ID] [--dry_run]
+                                       what unfinished writes left in the stores
+"""
 
 from __future__ import annotations
 
@@ -11,10 +18,12 @@ from oslo_config import cfg
 from oslo_utils import strutils
 
 from glimpse import config, errors
+from glimpse.config.backends import StoreConfigError
 from glimpse.db import migrate
 from glimpse.db.engine import Database
-from glimpse.services import purge
+from glimpse.services import purge, store_leftovers
 from glimpse.services.metadefs import definition_files
+from glimpse.store.registry import Stores
 
 
 def _db_version(conf: cfg.ConfigOpts, db: Database) -> int:
@@ -217,6 +226,42 @@ def _show_progress(table: str, done: int, total: int) -> None:
 
 _PURGE_DEFAULT_AGE = {"purge": 30, "purge_images_table": 180}
 
+#: Leftovers younger than a day may belong to an upload that is merely slow.
+_UPLOAD_LEFTOVER_AGE = 86400
+
+
+def _store_purge_uploads(conf: cfg.ConfigOpts) -> int:
+    command = conf.command
+    try:
+        older_than = float(command.older_than)
+    except ValueError:
+        print(f"ERROR: --older_than takes seconds, not {command.older_than!r}.", file=sys.stderr)
+        return 1
+    try:
+        stores = Stores.from_conf(conf)
+        results = store_leftovers.sweep(
+            stores, older_than, dry_run=command.dry_run, store_ids=command.store
+        )
+    except StoreConfigError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 1
+    except errors.GlimpseError as exc:
+        print(f"ERROR: {exc.message}", file=sys.stderr)
+        return 1
+    verb = "would remove" if command.dry_run else "removed"
+    for result in results:
+        if result.error is not None:
+            print(f"ERROR: store {result.store_id}: {result.error}", file=sys.stderr)
+            continue
+        print(
+            f"Store {result.store_id}: {verb} {len(result.removed)} leftover(s) of writes "
+            f"untouched for {older_than:g} s."
+        )
+        for name in result.removed:
+            print(f"  {name}")
+    return 1 if any(result.error is not None for result in results) else 0
+
+
 _COMMANDS = {
     "version": _db_version,
     "sync": _db_sync,
@@ -238,7 +283,38 @@ _LEGACY = {
 }
 
 
+_STORE_COMMANDS = {"purge_uploads": _store_purge_uploads}
+
+
 def _add_subcommands(subparsers: object) -> None:
+    store = subparsers.add_parser("store")  # type: ignore[attr-defined]
+    store_actions = store.add_subparsers(dest="action")
+    store_actions.required = True
+    purge_uploads = store_actions.add_parser(
+        "purge_uploads",
+        help="Remove what unfinished writes left in the stores: temporary files, Swift "
+        "segments, S3 multipart uploads.",
+    )
+    purge_uploads.add_argument(
+        "--older_than",
+        default=str(_UPLOAD_LEFTOVER_AGE),
+        metavar="SECONDS",
+        help="Only leftovers untouched for this long; longer than the longest pause an "
+        f"upload may take (default {_UPLOAD_LEFTOVER_AGE}, a day).",
+    )
+    purge_uploads.add_argument(
+        "--store",
+        action="append",
+        default=None,
+        metavar="ID",
+        help="Sweep this store only (repeatable; default: every store and the staging area).",
+    )
+    purge_uploads.add_argument(
+        "--dry_run",
+        "--dry-run",
+        action="store_true",
+        help="List what would be removed, and remove nothing.",
+    )
     db = subparsers.add_parser("db")  # type: ignore[attr-defined]
     actions = db.add_subparsers(dest="action")
     actions.required = True
@@ -272,6 +348,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     config.register(conf)
     conf.register_cli_opt(cfg.SubCommandOpt("command", title="Commands", handler=_add_subcommands))
     conf(args, project="glimpse")
+    if conf.command.name == "store":
+        sys.exit(_STORE_COMMANDS[conf.command.action](conf))
     db = Database(config.database_url(conf))
     try:
         sys.exit(_COMMANDS[conf.command.action](conf, db))

@@ -456,6 +456,7 @@ def recover_interrupted_writes(
     # Images whose data, should the write have committed before the process died,
     # is referenced by no location: left in place it would refuse every new upload.
     orphaned = []
+    written: dict[str, str | None] = {}  # image id: the store its write went to
     with rt.db.transaction() as session:
         for row in session.scalars(select(ImageUpload)).all():
             same_node_dead = row.node == NODE and (
@@ -472,6 +473,7 @@ def recover_interrupted_writes(
             if image is None or image.deleted or image.status == "queued":
                 if not any(not location.deleted for location in (image.locations if image else [])):
                     orphaned.append(row.image_id)
+            written[row.image_id] = row.store_id
             session.delete(row)
             recovered.append(row.image_id)
     staging = rt.stores.staging
@@ -491,7 +493,38 @@ def recover_interrupted_writes(
         if image_id in orphaned:
             staging.discard(image_id)
         LOG.warning("Image %s: an interrupted data write was undone; it is queued again", image_id)
+    for image_id, store_id in written.items():
+        _discard_remote_leftovers(rt, image_id, store_id, orphaned=image_id in orphaned)
     return recovered
+
+
+def _discard_remote_leftovers(
+    rt: Runtime, image_id: str, store_id: str | None, *, orphaned: bool
+) -> None:
+    """Remove what a dead write left in an object store: Swift segments, S3 multipart uploads.
+
+    A store that fails now keeps them for ``glimpse-manage store purge_uploads``.
+    """
+    driver = rt.stores.get(store_id or "")
+    if driver is None or isinstance(driver, FilesystemStore):
+        return  # folders and the staging area were seen to above
+    try:
+        removed = driver.discard_temporaries(image_id)
+    except StoreError as exc:
+        LOG.warning(
+            "Image %s: what its interrupted write left in store %s stays until "
+            "'glimpse-manage store purge_uploads' removes it: %s",
+            image_id,
+            store_id,
+            exc,
+        )
+        return
+    if removed:
+        LOG.warning("Image %s: removed %s left in store %s", image_id, ", ".join(removed), store_id)
+    uri_for = getattr(driver, "uri_for", None)
+    if orphaned and uri_for is not None:
+        # A write that committed just before its process died: no location names it.
+        _discard(driver, uri_for(image_id))
 
 
 def _pid_alive(pid: int) -> bool:
