@@ -7,22 +7,32 @@ same run on the same machine, so a number means something on any hardware:
   the disk's durable write speed (the same size written with fsync, in the folder
   that holds the servers' data folders);
 * download vs a plain loopback socket transfer of the same size, between two
-  processes;
+  processes. The first download of a new image reads it from the disk (the
+  filesystem store writes with O_DIRECT), so it is also shown beside the slower of
+  that and a cold read of a file of the same size; the second comes from the page
+  cache;
 * the server's CPU seconds per GiB, beside what MD5 plus SHA-512 alone cost (a
-  yardstick a busy machine does not move as much as it moves speeds);
+  yardstick a busy machine does not move as much as it moves speeds), and the CPU
+  the upload target leaves for everything else on this machine;
 * the server's peak resident memory growth (VmHWM) over the transfers.
 
 Each server (uvicorn, the ``glimpse-api`` default; granian, when installed) runs
-one worker on an SQLite database in a fresh data folder. See bench/README.md.
+one worker on an SQLite database in a fresh data folder. With a Swift/S3 endpoint in
+the environment (``SWIFT_AUTH_URL``... as ``../shared/tools/swift-saio.sh env``
+prints), one more row per object store: glimpse-api writing to and reading from
+it, beside the store's own client library moving the same bytes. See
+bench/README.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import hashlib
 import http.client
 import json
+import mmap
 import multiprocessing
 import os
 import shutil
@@ -69,6 +79,37 @@ def durable_write(folder: Path, size: int) -> float:
         for _ in range(size // MiB):
             os.write(fd, BLOCK)
         os.fsync(fd)
+        return time.perf_counter() - start
+    finally:
+        os.close(fd)
+        path.unlink()
+
+
+def cold_read(folder: Path, size: int) -> float:
+    """Seconds to read ``size`` bytes of a file that was never in the page cache.
+
+    The file is written with O_DIRECT, as the filesystem store writes images, so the
+    read fills pages the kernel never held for it: the cost a first download pays.
+    """
+    path = folder / ".bench-cold-read"
+    block = mmap.mmap(-1, MiB)  # page-aligned, as O_DIRECT wants
+    block.write(BLOCK)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with contextlib.suppress(OSError):  # a filesystem without O_DIRECT: drop the cache
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_DIRECT)
+        for _ in range(size // MiB):
+            os.write(fd, block)
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        buffer = bytearray(MiB)
+        start = time.perf_counter()
+        while os.readv(fd, [buffer]):
+            pass
         return time.perf_counter() - start
     finally:
         os.close(fd)
@@ -142,12 +183,14 @@ def process_tree(pid: int) -> list[int]:
 
 
 @contextlib.contextmanager
-def server(kind: str, workdir: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def server(
+    kind: str, workdir: Path, extra_conf: str = ""
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = free_port()
     conf = workdir / "glimpse-api.conf"
     conf.write_text(
         f"[DEFAULT]\nbind_host = 127.0.0.1\nbind_port = {port}\nworkers = 1\n"
-        f"data_dir = {workdir / 'data'}\n"
+        f"data_dir = {workdir / 'data'}\n{extra_conf}"
     )
     args = ["--config-file", str(conf)]
     env = dict(os.environ)
@@ -207,12 +250,13 @@ def create_image(url: str) -> str:
     return image_id
 
 
-def upload(url: str, image_id: str, size: int) -> float:
+def upload(url: str, image_id: str, size: int, store: str | None = None) -> float:
     parts = urllib.parse.urlsplit(url)
+    store_header = f"X-Image-Meta-Store: {store}\r\n" if store else ""
     with socket.create_connection((parts.hostname, parts.port), timeout=600) as sock:
         start = time.perf_counter()
         sock.sendall(
-            f"PUT /v2/images/{image_id}/file HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+            f"PUT /v2/images/{image_id}/file HTTP/1.1\r\nHost: {parts.netloc}\r\n{store_header}"
             f"Content-Type: application/octet-stream\r\nContent-Length: {size}\r\n\r\n".encode()
         )
         for _ in range(size // MiB):
@@ -249,31 +293,154 @@ def speed(size: int, seconds: float) -> float:
     return size / MiB / seconds
 
 
-def measure_server(kind: str, root: Path, size: int) -> dict[str, float]:
-    workdir = root / kind
+def measure_server(
+    kind: str, root: Path, size: int, store: str | None = None, extra_conf: str = ""
+) -> dict[str, float]:
+    workdir = root / (kind if store is None else f"{kind}-{store}")
     workdir.mkdir()
-    with server(kind, workdir) as (url, process):
+    with server(kind, workdir, extra_conf) as (url, process):
         warm = create_image(url)
-        upload(url, warm, 4 * MiB)
+        upload(url, warm, 4 * MiB, store)
         download(url, warm, 4 * MiB)
         pids = process_tree(process.pid)
         before = peak_rss(pids)
         image_id = create_image(url)
-        cpu_start = cpu_seconds(pids)
-        up = upload(url, image_id, size)
-        cpu_upload = cpu_seconds(pids)
-        down = download(url, image_id, size)
-        cpu_download = cpu_seconds(pids)
+        cpu = [cpu_seconds(pids)]
+        up = upload(url, image_id, size, store)
+        cpu.append(cpu_seconds(pids))
+        first = download(url, image_id, size)
+        cpu.append(cpu_seconds(pids))
+        again = download(url, image_id, size)
+        cpu.append(cpu_seconds(pids))
         growth = peak_rss(process_tree(process.pid)) - before
     shutil.rmtree(workdir / "data", ignore_errors=True)
     gib = size / (1 << 30)
     return {
         "upload": speed(size, up),
-        "download": speed(size, down),
+        "download": speed(size, first),
+        "download_again": speed(size, again),
         "rss": growth / MiB,
-        "upload_cpu": (cpu_upload - cpu_start) / gib,
-        "download_cpu": (cpu_download - cpu_upload) / gib,
+        "upload_cpu": (cpu[1] - cpu[0]) / gib,
+        "download_cpu": (cpu[2] - cpu[1]) / gib,
+        "download_again_cpu": (cpu[3] - cpu[2]) / gib,
     }
+
+
+# Object stores
+
+
+def object_store_env() -> dict[str, str]:
+    """The Swift/S3 endpoint of the environment (as swift-saio.sh prints it), if any."""
+    keys = ("SWIFT_AUTH_URL", "SWIFT_USER", "SWIFT_KEY", "S3_ENDPOINT", "S3_ACCESS_KEY")
+    found = {
+        key: os.environ[key] for key in (*keys, "S3_SECRET_KEY", "S3_REGION") if key in os.environ
+    }
+    return found
+
+
+def store_conf(env: dict[str, str], place: str) -> str:
+    """glimpse-api.conf lines for a multi-store deployment writing to Swift or S3."""
+    lines = ["enabled_backends = local:file"]
+    if "SWIFT_AUTH_URL" in env:
+        lines[0] += ", swift:swift"
+    if "S3_ENDPOINT" in env:
+        lines[0] += ", s3:s3"
+    lines += ["[glance_store]", "default_backend = local"]
+    if "SWIFT_AUTH_URL" in env:
+        lines += [
+            "[swift]",
+            f"swift_store_auth_address = {env['SWIFT_AUTH_URL']}",
+            f"swift_store_user = {env['SWIFT_USER']}",
+            f"swift_store_key = {env['SWIFT_KEY']}",
+            "swift_store_auth_version = 1",
+            f"swift_store_container = {place}",
+            "swift_store_create_container_on_put = true",
+        ]
+    if "S3_ENDPOINT" in env:
+        lines += [
+            "[s3]",
+            f"s3_store_host = {env['S3_ENDPOINT']}",
+            f"s3_store_access_key = {env['S3_ACCESS_KEY']}",
+            f"s3_store_secret_key = {env['S3_SECRET_KEY']}",
+            f"s3_store_bucket = {place}",
+            "s3_store_create_bucket_on_put = true",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+class _Body:
+    """A seekable file-like body of ``size`` bytes for the stores' own clients."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.position = 0
+
+    def read(self, amount: int = -1) -> bytes:
+        # The same bytes at the same offset however it is read (S3 signs the body,
+        # then sends it in other pieces).
+        start = self.position % MiB
+        count = min(self.size - self.position, MiB - start)
+        if amount >= 0:
+            count = min(count, amount)
+        if count <= 0:
+            return b""
+        self.position += count
+        return BLOCK[start : start + count]
+
+    def tell(self) -> int:
+        return self.position
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self.position, os.SEEK_END: self.size}[whence]
+        self.position = base + offset
+        return self.position
+
+
+def store_limits(store: str, env: dict[str, str], place: str, size: int) -> tuple[float, float]:
+    """MiB/s of the store's own client library putting and getting ``size`` bytes."""
+    name = f"bench-limit-{os.getpid()}"
+    if store == "swift":
+        import swiftclient
+
+        conn = swiftclient.Connection(
+            authurl=env["SWIFT_AUTH_URL"],
+            user=env["SWIFT_USER"],
+            key=env["SWIFT_KEY"],
+            auth_version="1",
+        )
+        conn.put_container(place)
+        start = time.perf_counter()
+        conn.put_object(place, name, _Body(size), content_length=size)
+        put = time.perf_counter() - start
+        start = time.perf_counter()
+        _, body = conn.get_object(place, name, resp_chunk_size=MiB)
+        got = sum(len(chunk) for chunk in body)
+        get = time.perf_counter() - start
+        conn.delete_object(place, name)
+    else:
+        import boto3
+        from botocore.config import Config
+
+        client = boto3.client(
+            "s3",
+            endpoint_url=env["S3_ENDPOINT"],
+            aws_access_key_id=env["S3_ACCESS_KEY"],
+            aws_secret_access_key=env["S3_SECRET_KEY"],
+            region_name=env.get("S3_REGION", "us-east-1"),
+            config=Config(s3={"addressing_style": "path"}),
+        )
+        with contextlib.suppress(Exception):
+            client.create_bucket(Bucket=place)
+        start = time.perf_counter()
+        client.put_object(Bucket=place, Key=name, Body=_Body(size), ContentLength=size)
+        put = time.perf_counter() - start
+        start = time.perf_counter()
+        response = client.get_object(Bucket=place, Key=name)
+        got = sum(len(chunk) for chunk in response["Body"].iter_chunks(MiB))
+        get = time.perf_counter() - start
+        client.delete_object(Bucket=place, Key=name)
+    assert got == size, got
+    return speed(size, put), speed(size, get)
 
 
 def main() -> None:
@@ -282,12 +449,18 @@ def main() -> None:
     parser.add_argument(
         "--dir",
         help="Folder for the servers' data (default: a new one under $TMPDIR); the "
-        "durable-write limit is measured there too.",
+        "durable-write and cold-read limits are measured there too.",
     )
     parser.add_argument(
         "--servers",
         default="uvicorn,granian",
         help="Comma-separated: uvicorn, granian (skipped when not installed).",
+    )
+    parser.add_argument(
+        "--store-size-mib",
+        type=int,
+        default=256,
+        help="Image size for the Swift/S3 rows (default 256).",
     )
     options = parser.parse_args()
     size = options.size_mib * MiB
@@ -297,8 +470,9 @@ def main() -> None:
         print("granian is not installed; skipping it")
         kinds.remove("granian")
     try:
+        cpus = os.cpu_count() or 1
         print(
-            f"size {options.size_mib} MiB, data in {root}, {os.cpu_count()} CPUs, "
+            f"size {options.size_mib} MiB, data in {root}, {cpus} CPUs, "
             f"load average {os.getloadavg()[0]:.2f} at start"
         )
         # A limit is the best the machine manages: take the fastest of a few runs.
@@ -307,35 +481,87 @@ def main() -> None:
         sha512 = speed(size, min(wall for wall, _ in sha512_runs))
         md5 = speed(size, min(wall for wall, _ in md5_runs))
         disk = speed(size, min(durable_write(root, size) for _ in range(2)))
+        cold = speed(size, min(cold_read(root, size) for _ in range(2)))
         loopback = speed(size, min(loopback_transfer(size) for _ in range(3)))
         upload_limit = min(sha512, disk)
+        first_read_limit = min(loopback, cold)
         # CPU seconds per GiB the digests cost at the least: a yardstick the machine's
         # load does not move, unlike the speeds.
         gib = size / (1 << 30)
         hash_cpu = (min(c for _, c in sha512_runs) + min(c for _, c in md5_runs)) / gib
         print(
             f"limits: sha512 {sha512:.0f} MiB/s, md5 {md5:.0f} MiB/s, durable write "
-            f"{disk:.0f} MiB/s, loopback socket {loopback:.0f} MiB/s"
+            f"{disk:.0f} MiB/s, cold read {cold:.0f} MiB/s, loopback socket {loopback:.0f} MiB/s"
+        )
+        # What 85 % of the upload limit leaves: a GiB then lasts `at_target` seconds, the
+        # machine has that many seconds on each CPU, and both digests must fit in them.
+        at_target = 1024 / (0.85 * upload_limit)
+        print(
+            f"an upload at 85 % of its limit lasts {at_target:.2f} s per GiB: {cpus} CPUs give "
+            f"{cpus * at_target:.2f} CPU s, md5 + sha512 alone take {hash_cpu:.2f}, leaving "
+            f"{cpus * at_target - hash_cpu:.2f} s for the client, the kernel and the server"
         )
         for kind in kinds:
             figures = measure_server(kind, root, size)
-            up, down = figures["upload"], figures["download"]
-            print(
-                f"{kind:8} upload   {up:6.0f} MiB/s   limit {upload_limit:6.0f} MiB/s "
-                f"(min of sha512, durable write)   ratio {up / upload_limit:.2f}"
-            )
-            print(
-                f"{kind:8} download {down:6.0f} MiB/s   limit {loopback:6.0f} MiB/s "
-                f"(loopback socket)                ratio {down / loopback:.2f}"
-            )
-            print(
-                f"{kind:8} server CPU per GiB: upload {figures['upload_cpu']:.2f} s (md5 + "
-                f"sha512 alone: {hash_cpu:.2f} s), download {figures['download_cpu']:.2f} s"
-            )
-            print(f"{kind:8} peak RSS growth {figures['rss']:.1f} MiB")
+            print_row(kind, figures, upload_limit, loopback, first_read_limit, hash_cpu)
+        env = object_store_env()
+        stores = [
+            name for name, key in (("swift", "SWIFT_AUTH_URL"), ("s3", "S3_ENDPOINT")) if key in env
+        ]
+        if stores and "uvicorn" in kinds:
+            store_size = options.store_size_mib * MiB
+            place = f"glimpse-bench-{os.getpid()}"
+            extra = store_conf(env, place)
+            for store in stores:
+                put_limit, get_limit = store_limits(store, env, place, store_size)
+                figures = measure_server("uvicorn", root, store_size, store, extra)
+                print(
+                    f"{store:8} upload   {figures['upload']:6.0f} MiB/s   limit {put_limit:6.0f} "
+                    f"MiB/s (the store's own client)   ratio {figures['upload'] / put_limit:.2f}"
+                )
+                print(
+                    f"{store:8} download {figures['download']:6.0f} MiB/s   limit {get_limit:6.0f} "
+                    f"MiB/s (the store's own client)   ratio {figures['download'] / get_limit:.2f}"
+                )
+                print(
+                    f"{store:8} server CPU per GiB: upload {figures['upload_cpu']:.2f} s, "
+                    f"download {figures['download_cpu']:.2f} s; peak RSS growth "
+                    f"{figures['rss']:.1f} MiB ({options.store_size_mib} MiB image)"
+                )
+        elif not stores:
+            print("no SWIFT_AUTH_URL / S3_ENDPOINT in the environment: no object store rows")
         print(f"load average {os.getloadavg()[0]:.2f} at end")
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def print_row(
+    kind: str,
+    figures: dict[str, float],
+    upload_limit: float,
+    loopback: float,
+    first_read_limit: float,
+    hash_cpu: float,
+) -> None:
+    up, first, again = figures["upload"], figures["download"], figures["download_again"]
+    print(
+        f"{kind:8} upload   {up:6.0f} MiB/s   limit {upload_limit:6.0f} MiB/s "
+        f"(min of sha512, durable write)   ratio {up / upload_limit:.2f}"
+    )
+    print(
+        f"{kind:8} download {again:6.0f} MiB/s   limit {loopback:6.0f} MiB/s "
+        f"(loopback socket)                ratio {again / loopback:.2f}   (cached)"
+    )
+    print(
+        f"{kind:8} download {first:6.0f} MiB/s   limit {first_read_limit:6.0f} MiB/s "
+        f"(min of loopback, cold read)     ratio {first / first_read_limit:.2f}   (first)"
+    )
+    print(
+        f"{kind:8} server CPU per GiB: upload {figures['upload_cpu']:.2f} s (md5 + "
+        f"sha512 alone: {hash_cpu:.2f} s), download {figures['download_cpu']:.2f} s first, "
+        f"{figures['download_again_cpu']:.2f} s cached"
+    )
+    print(f"{kind:8} peak RSS growth {figures['rss']:.1f} MiB")
 
 
 if __name__ == "__main__":

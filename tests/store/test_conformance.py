@@ -87,6 +87,25 @@ def test_large_object_is_streamed(driver: StoreDriver, image_id: str) -> None:
     assert largest_chunk <= MiB
 
 
+def test_written_buffers_may_be_reused_once_write_returns(
+    driver: StoreDriver, image_id: str
+) -> None:
+    # The upload pipeline refills one page-aligned block after each write(): a driver
+    # that kept a reference instead of the bytes would store the later contents.
+    from glimpse.data.blocks import Block
+
+    block = Block(MiB)
+    pieces = [os.urandom(MiB) for _ in range(6)] + [os.urandom(1234)]
+    writer = driver.begin_write(image_id)
+    for piece in pieces:
+        block.fill(0, piece)
+        writer.write(block.view(len(piece)))
+    block.fill(0, bytes(MiB))  # scribble over the last one too
+    stored = writer.commit()
+
+    assert read_all(driver, stored.uri) == b"".join(pieces)
+
+
 RANGE_DATA_SIZE = 10_000
 RANGE_CHUNK = 1000
 
