@@ -56,7 +56,7 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope="module")
 def json_server(sqlite_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """JSON logs on standard error, notifications to the log, one embedded worker."""
-    options = {
+    options: dict[str, dict[str, object]] = {
         "DEFAULT": {"use_json": "true"},
         "oslo_messaging_notifications": {"driver": "log"},
         "worker": {"embedded_workers": 1, "poll_seconds": 0.2},
