@@ -21,9 +21,9 @@ data once, and TLS protects it on the wire.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -37,8 +37,6 @@ from oslo_config import cfg
 
 from glimpse.store.base import (
     DEFAULT_CHUNK_SIZE,
-    BytesLike,
-    StoredObject,
     StoreDriver,
     StoreWriter,
     check_read_range,
@@ -51,6 +49,7 @@ from glimpse.store.errors import (
     StoreNotFound,
     StoreUnavailable,
 )
+from glimpse.store.segmented import SegmentedWriter
 
 _LOG = logging.getLogger(__name__)
 
@@ -61,8 +60,6 @@ DEFAULT_LARGE_OBJECT_CHUNK_SIZE = 10 * MiB
 #: S3 rules: every part but the last has at least 5 MiB; at most 10000 parts.
 MIN_PART_SIZE = 5 * MiB
 MAX_PARTS = 10000
-# A part buffer stays in memory up to this size, then spills to a file.
-_BUFFER_IN_MEMORY = 4 * MiB
 
 _SCHEMES = {"s3": "http", "s3+http": "http", "s3+https": "https"}
 _ADDRESSING_STYLES = {"auto": "auto", "path": "path", "virtual": "virtual"}
@@ -574,98 +571,51 @@ class S3Store(StoreDriver):
         return request()
 
 
-class _S3Writer(StoreWriter):
+class _S3Writer(SegmentedWriter):
+    """Parts of one multipart upload, started with the first part and completed at commit."""
+
     def __init__(self, store: S3Store, location: S3Location) -> None:
+        super().__init__(
+            piece_size=store.large_object_chunk_size,
+            large_object_size=store.large_object_size,
+            buffer_dir=store.buffer_dir,
+            uri=location.uri(),
+            public_uri=location.uri(credentials=False),
+        )
         self._store = store
         self._location = location
-        self._buffer: IO[bytes] | None = tempfile.SpooledTemporaryFile(
-            max_size=_BUFFER_IN_MEMORY, dir=store.buffer_dir
-        )
-        self._buffered = 0
-        self._size = 0
         self._upload_id: str | None = None
         self._parts: list[dict[str, Any]] = []
-        self._committed = False
 
     @property
     def upload_id(self) -> str | None:
         """The multipart upload in progress, if any (exposed for tests and debugging)."""
         return self._upload_id
 
-    def write(self, data: BytesLike) -> None:
-        if self._buffer is None:
-            raise ValueError("write() on a writer that was committed or aborted")
-        part_size = self._store.large_object_chunk_size
-        view = memoryview(data)
-        while view:
-            # Upload a full buffer only once more data arrives, so an image
-            # of exactly one buffer can still be a plain object.
-            if self._buffered == part_size:
-                self._upload_part()
-            piece = view[: part_size - self._buffered]
-            self._buffer.write(piece)
-            self._buffered += len(piece)
-            self._size += len(piece)
-            view = view[len(piece) :]
-
-    def commit(self) -> StoredObject:
-        if self._buffer is None:
-            raise ValueError("commit() on a writer that was committed or aborted")
-        public = self._location.uri(credentials=False)
-        try:
-            if self._upload_id is None and self._size <= self._store.large_object_size:
-                self._put_whole()
-            else:
-                if self._buffered or not self._parts:
-                    self._upload_part()
-                self._store.client.complete_multipart_upload(
-                    Bucket=self._store.bucket,
-                    Key=self._location.key,
-                    UploadId=self._upload_id,
-                    MultipartUpload={"Parts": self._parts},
-                    IfNoneMatch="*",
-                )
-        except BaseException as exc:
-            self._discard()
-            if isinstance(exc, _BACKEND_ERRORS):
-                error = _store_error(exc, f"write {public}")
-                if isinstance(error, StoreConflict):
-                    error = StoreConflict(f"Image data already exists at {public}")
-                raise error from exc
-            raise
-        self._close_buffer()
-        self._committed = True
-        return StoredObject(uri=self._location.uri(), size=self._size)
-
-    def abort(self) -> None:
-        if not self._committed:
-            self._discard()
-
-    def _put_whole(self) -> None:
-        buffer, store = self._buffer, self._store
-        assert buffer is not None
+    def _put_whole(self, buffer: IO[bytes], length: int) -> None:
+        store = self._store
 
         def put() -> Any:
-            buffer.seek(0)
+            buffer.seek(0)  # again, when the first try only found the bucket missing
             return store.client.put_object(
                 Bucket=store.bucket,
                 Key=self._location.key,
                 Body=buffer,
-                ContentLength=self._size,
+                ContentLength=length,
                 IfNoneMatch="*",
             )
 
-        store._in_bucket(put)
+        with self._translated():
+            store._in_bucket(put)
 
-    def _upload_part(self) -> None:
-        assert self._buffer is not None
+    def _put_piece(self, buffer: IO[bytes], length: int, number: int) -> None:
         store = self._store
-        if len(self._parts) == MAX_PARTS:
+        if number > MAX_PARTS:
             raise StoreFull(
                 f"Image data exceeds {MAX_PARTS} parts of {store.large_object_chunk_size} bytes, "
                 "the most one S3 multipart upload holds; raise large_object_chunk_size"
             )
-        try:
+        with self._translated():
             if self._upload_id is None:
                 response = store._in_bucket(
                     lambda: store.client.create_multipart_upload(
@@ -673,30 +623,27 @@ class _S3Writer(StoreWriter):
                     )
                 )
                 self._upload_id = str(response["UploadId"])
-            self._buffer.seek(0)
-            number = len(self._parts) + 1
             response = store.client.upload_part(
                 Bucket=store.bucket,
                 Key=self._location.key,
                 UploadId=self._upload_id,
                 PartNumber=number,
-                Body=self._buffer,
-                ContentLength=self._buffered,
+                Body=buffer,
+                ContentLength=length,
             )
-        except _BACKEND_ERRORS as exc:
-            raise _store_error(exc, f"write {self._location.uri(credentials=False)}") from exc
         self._parts.append({"PartNumber": number, "ETag": response["ETag"]})
-        self._buffer.seek(0)
-        self._buffer.truncate()
-        self._buffered = 0
 
-    def _close_buffer(self) -> None:
-        if self._buffer is not None:
-            buffer, self._buffer = self._buffer, None
-            buffer.close()
+    def _join(self) -> None:
+        with self._translated():
+            self._store.client.complete_multipart_upload(
+                Bucket=self._store.bucket,
+                Key=self._location.key,
+                UploadId=self._upload_id,
+                MultipartUpload={"Parts": self._parts},
+                IfNoneMatch="*",
+            )
 
-    def _discard(self) -> None:
-        self._close_buffer()
+    def _discard_pieces(self) -> None:
         self._parts = []
         upload_id, self._upload_id = self._upload_id, None
         if upload_id is None:
@@ -710,6 +657,14 @@ class _S3Writer(StoreWriter):
                 _LOG.warning("Orphaned S3 multipart upload %s: %s", upload_id, exc)
         except _BACKEND_ERRORS as exc:
             _LOG.warning("Orphaned S3 multipart upload %s: %s", upload_id, exc)
+
+    @contextlib.contextmanager
+    def _translated(self) -> Iterator[None]:
+        """botocore's errors as the store's."""
+        try:
+            yield
+        except _BACKEND_ERRORS as exc:
+            raise _store_error(exc, f"write {self._location.uri(credentials=False)}") from exc
 
 
 class _S3Chunks(Iterator[bytes]):

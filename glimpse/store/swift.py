@@ -29,7 +29,6 @@ import datetime
 import json
 import logging
 import secrets
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from typing import IO, Any, NamedTuple
@@ -45,8 +44,6 @@ from swiftclient.exceptions import ClientException
 
 from glimpse.store.base import (
     DEFAULT_CHUNK_SIZE,
-    BytesLike,
-    StoredObject,
     StoreDriver,
     StoreWriter,
     check_read_range,
@@ -59,6 +56,7 @@ from glimpse.store.errors import (
     StoreNotFound,
     StoreUnavailable,
 )
+from glimpse.store.segmented import SegmentedWriter
 
 _LOG = logging.getLogger(__name__)
 
@@ -67,8 +65,6 @@ DEFAULT_CONTAINER = "glance"
 #: Glance's defaults, in bytes (its options count MiB).
 DEFAULT_LARGE_OBJECT_SIZE = 5120 * MiB
 DEFAULT_LARGE_OBJECT_CHUNK_SIZE = 200 * MiB
-# A segment buffer stays in memory up to this size, then spills to a file.
-_BUFFER_IN_MEMORY = 4 * MiB
 
 _SCHEMES = ("swift", "swift+http", "swift+https")
 _V1 = ("1", "1.0")
@@ -748,102 +744,53 @@ class SwiftStore(StoreDriver):
             _LOG.warning("Orphaned Swift segment %s/%s: %s", container, name, exc)
 
 
-class _SwiftWriter(StoreWriter):
+class _SwiftWriter(SegmentedWriter):
+    """Segments ``<image_id>/<token>/<n>`` in the store's container, joined by an SLO manifest."""
+
     def __init__(self, store: SwiftStore, location: SwiftLocation) -> None:
+        super().__init__(
+            piece_size=store.large_object_chunk_size,
+            large_object_size=store.large_object_size,
+            buffer_dir=store.buffer_dir,
+            uri=location.uri(),
+            public_uri=location.uri(credentials=False),
+        )
         self._store = store
         self._location = location
         # Segments of racing writers of one image must not collide.
         self._token = secrets.token_hex(8)
-        self._buffer: IO[bytes] | None = tempfile.SpooledTemporaryFile(
-            max_size=_BUFFER_IN_MEMORY, dir=store.buffer_dir
-        )
-        self._buffered = 0
-        self._size = 0
         self._manifest: list[dict[str, Any]] = []
         # Every segment name a PUT was attempted for: a PUT the client saw
         # fail may still have landed, so cleanup tries them all.
         self._attempted: list[str] = []
-        self._committed = False
 
     @property
     def segment_names(self) -> list[str]:
         """Names of the segments uploaded so far (exposed for tests and debugging)."""
         return [entry["path"].split("/", 2)[2] for entry in self._manifest]
 
-    def write(self, data: BytesLike) -> None:
-        if self._buffer is None:
-            raise ValueError("write() on a writer that was committed or aborted")
-        chunk_size = self._store.large_object_chunk_size
-        view = memoryview(data)
-        while view:
-            # Upload a full buffer only once more data arrives, so an image
-            # of exactly one buffer can still be a plain object.
-            if self._buffered == chunk_size:
-                self._upload_segment()
-            piece = view[: chunk_size - self._buffered]
-            self._buffer.write(piece)
-            self._buffered += len(piece)
-            self._size += len(piece)
-            view = view[len(piece) :]
+    def _put_whole(self, buffer: IO[bytes], length: int) -> None:
+        self._store._put(self._location.obj, buffer, length, {"If-None-Match": "*"})
 
-    def commit(self) -> StoredObject:
-        if self._buffer is None:
-            raise ValueError("commit() on a writer that was committed or aborted")
-        store, location = self._store, self._location
-        try:
-            if not self._manifest and self._size <= store.large_object_size:
-                assert self._buffer is not None
-                store._put(location.obj, self._buffer, self._size, {"If-None-Match": "*"})
-            else:
-                if self._buffered:
-                    self._upload_segment()
-                manifest = json.dumps(self._manifest).encode()
-                store._put(
-                    location.obj,
-                    manifest,
-                    len(manifest),
-                    {"If-None-Match": "*"},
-                    query_string="multipart-manifest=put",
-                )
-        except StoreConflict as exc:
-            self._discard()
-            raise StoreConflict(
-                f"Image data already exists at {location.uri(credentials=False)}"
-            ) from exc
-        except BaseException:
-            self._discard()
-            raise
-        self._close_buffer()
-        self._committed = True
-        return StoredObject(uri=location.uri(), size=self._size)
-
-    def abort(self) -> None:
-        if not self._committed:
-            self._discard()
-
-    def _upload_segment(self) -> None:
-        assert self._buffer is not None
-        name = f"{self._location.obj}/{self._token}/{len(self._manifest) + 1:08d}"
+    def _put_piece(self, buffer: IO[bytes], length: int, number: int) -> None:
+        name = f"{self._location.obj}/{self._token}/{number:08d}"
         self._attempted.append(name)
-        etag = self._store._put(name, self._buffer, self._buffered)
+        etag = self._store._put(name, buffer, length)
         self._manifest.append(
-            {
-                "path": f"/{self._store.container}/{name}",
-                "etag": etag,
-                "size_bytes": self._buffered,
-            }
+            {"path": f"/{self._store.container}/{name}", "etag": etag, "size_bytes": length}
         )
-        self._buffer.seek(0)
-        self._buffer.truncate()
-        self._buffered = 0
 
-    def _close_buffer(self) -> None:
-        if self._buffer is not None:
-            buffer, self._buffer = self._buffer, None
-            buffer.close()
+    def _join(self) -> None:
+        manifest = json.dumps(self._manifest).encode()
+        self._store._put(
+            self._location.obj,
+            manifest,
+            len(manifest),
+            {"If-None-Match": "*"},
+            query_string="multipart-manifest=put",
+        )
 
-    def _discard(self) -> None:
-        self._close_buffer()
+    def _discard_pieces(self) -> None:
         attempted, self._attempted = self._attempted, []
         self._manifest = []
         for name in attempted:

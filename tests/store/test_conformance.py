@@ -200,6 +200,20 @@ def test_delete(harness: StoreHarness, image_id: str) -> None:
         driver.delete(stored.uri)
 
 
+#: Past one Swift segment (1 MiB) and one S3 part (5 MiB) of the test stores: a write
+#: that dies after this much has put something in the backend already.
+ABANDONED = 6 * MiB + 1
+
+
+def dead_writer(driver: StoreDriver, image_id: str) -> StoreWriter:
+    """A write that stops as if its process were killed: neither committed nor aborted."""
+    writer = driver.begin_write(image_id)
+    for _ in range(ABANDONED // MiB):
+        writer.write(os.urandom(MiB))
+    writer.write(os.urandom(ABANDONED % MiB))
+    return writer
+
+
 def test_abort_leaves_nothing(harness: StoreHarness, image_id: str) -> None:
     writer = harness.driver.begin_write(image_id)
 
@@ -209,9 +223,8 @@ def test_abort_leaves_nothing(harness: StoreHarness, image_id: str) -> None:
 
 
 def test_abort_after_partial_write_leaves_nothing(harness: StoreHarness, image_id: str) -> None:
-    writer = harness.driver.begin_write(image_id)
-    for _ in range(3):
-        writer.write(os.urandom(MiB))
+    writer = dead_writer(harness.driver, image_id)
+    assert harness.leftovers(), "a write this large has reached the backend"
 
     writer.abort()
     writer.abort()  # idempotent
@@ -272,21 +285,26 @@ def test_existing_data_is_never_overwritten(harness: StoreHarness, image_id: str
     assert len(harness.leftovers()) == 1
 
 
+@pytest.mark.parametrize("size", [5, ABANDONED], ids=["small", "in-pieces"])
 def test_racing_writers_of_one_image_first_commit_wins(
-    harness: StoreHarness, image_id: str
+    harness: StoreHarness, image_id: str, size: int
 ) -> None:
     driver = harness.driver
     first = driver.begin_write(image_id)
     second = driver.begin_write(image_id)
-    first.write(b"first")
-    second.write(b"second")
+    winner, loser = os.urandom(size), os.urandom(size)
+    for writer, data in ((first, winner), (second, loser)):
+        for start in range(0, size, MiB):
+            writer.write(data[start : start + MiB])
 
     stored = first.commit()
     with pytest.raises(StoreConflict):
         second.commit()
 
-    assert read_all(driver, stored.uri) == b"first"
-    assert len(harness.leftovers()) == 1
+    assert read_all(driver, stored.uri) == winner
+    # The loser cleaned up after itself: once the winner's data is gone, nothing is left.
+    driver.delete(stored.uri)
+    assert harness.leftovers() == []
 
 
 def test_concurrent_writers_of_different_images(harness: StoreHarness) -> None:
@@ -310,20 +328,6 @@ def test_concurrent_writers_of_different_images(harness: StoreHarness) -> None:
         assert read_all(driver, stored[image_id].uri) == data
         assert stored[image_id].size == len(data)
     assert len(harness.leftovers()) == len(images)
-
-
-#: Past one Swift segment (1 MiB) and one S3 part (5 MiB) of the test stores: a write
-#: that dies after this much has put something in the backend already.
-ABANDONED = 6 * MiB + 1
-
-
-def dead_writer(driver: StoreDriver, image_id: str) -> StoreWriter:
-    """A write that stops as if its process were killed: neither committed nor aborted."""
-    writer = driver.begin_write(image_id)
-    for _ in range(ABANDONED // MiB):
-        writer.write(os.urandom(MiB))
-    writer.write(os.urandom(ABANDONED % MiB))
-    return writer
 
 
 def test_discard_temporaries_removes_what_dead_writers_left(

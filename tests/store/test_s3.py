@@ -258,36 +258,6 @@ def test_small_image_is_one_put(settings: dict[str, str], outside: Any, bucket: 
     assert "-" not in outside.head_object(Bucket=bucket, Key="exact")["ETag"]
 
 
-def test_abort_aborts_the_multipart_upload(
-    settings: dict[str, str], outside: Any, bucket: str
-) -> None:
-    store = make_store(settings, bucket)
-    writer = store.begin_write("aborted")
-    write_all(writer, os.urandom(PART + 1))
-    assert s3_contents(outside, bucket) == ["upload:aborted"]
-
-    writer.abort()
-
-    assert s3_contents(outside, bucket) == []
-
-
-def test_losing_racer_aborts_its_upload(
-    settings: dict[str, str], outside: Any, bucket: str
-) -> None:
-    store = make_store(settings, bucket)
-    first, second = store.begin_write("raced"), store.begin_write("raced")
-    winner = os.urandom(PART + 1)
-    write_all(first, winner)
-    write_all(second, os.urandom(PART + 2))
-
-    stored = first.commit()
-    with pytest.raises(StoreConflict):
-        second.commit()
-
-    assert s3_contents(outside, bucket) == ["raced"]
-    assert b"".join(store.read(stored.uri)) == winner
-
-
 def test_too_many_parts_is_store_full(
     settings: dict[str, str], outside: Any, bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

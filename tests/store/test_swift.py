@@ -326,39 +326,6 @@ def test_large_object_size_below_the_chunk_size_still_makes_an_slo(
     assert b"".join(store.read(uri)) == data
 
 
-def test_abort_deletes_the_uploaded_segments(
-    settings: dict[str, str], outside: swiftclient.Connection, container: str
-) -> None:
-    store = make_store(settings, container)
-    writer = store.begin_write("aborted")
-    for _ in range(3):
-        writer.write(os.urandom(MiB))
-    assert len(swift_objects(outside, container)) == 2  # the third MiB is still buffered
-
-    writer.abort()
-
-    assert swift_objects(outside, container) == []
-
-
-def test_losing_racer_removes_its_segments(
-    settings: dict[str, str], outside: swiftclient.Connection, container: str
-) -> None:
-    store = make_store(settings, container)
-    first, second = store.begin_write("raced"), store.begin_write("raced")
-    for writer in (first, second):
-        writer.write(os.urandom(2 * MiB + 1))
-
-    first.commit()
-    with pytest.raises(StoreConflict):
-        second.commit()
-
-    remaining = swift_objects(outside, container)
-    assert len(remaining) == 4  # the manifest and the winner's three segments
-    assert {segment["name"] for segment in manifest_of(outside, container, "raced")} == {
-        f"/{container}/{name}" for name in remaining if name != "raced"
-    }
-
-
 def test_container_is_created_on_put_only_when_allowed(
     settings: dict[str, str], outside: swiftclient.Connection
 ) -> None:
