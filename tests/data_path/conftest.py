@@ -73,6 +73,17 @@ class Client:
         image_id: str = response.json()["id"]
         return image_id
 
+    def upload(self, data: bytes) -> str:
+        """A new image with ``data`` uploaded (204 expected); returns its id."""
+        image_id = self.create_image()
+        response = self.http.put(
+            f"/v2/images/{image_id}/file",
+            content=data,
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        assert response.status_code == 204, response.text
+        return image_id
+
     def image(self, image_id: str) -> dict[str, Any]:
         response = self.http.get(f"/v2/images/{image_id}")
         assert response.status_code == 200, response.text

@@ -28,17 +28,6 @@ MiB = 1 << 20
 SENDFILE = re.compile(r"sendfile\(.*\) = (\d+)$", re.MULTILINE)
 
 
-def upload(client: Client, data: bytes) -> str:
-    image_id = client.create_image()
-    response = client.http.put(
-        f"/v2/images/{image_id}/file",
-        content=data,
-        headers={"Content-Type": "application/octet-stream"},
-    )
-    assert response.status_code == 204, response.text
-    return image_id
-
-
 def open_fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
@@ -48,7 +37,7 @@ def test_a_whole_image_is_sent_by_sendfile(admin: Client, server: Server, tmp_pa
     if strace is None:
         pytest.skip("strace(1) is not installed")
     data = os.urandom(8 * MiB + 17)
-    image_id = upload(admin, data)
+    image_id = admin.upload(data)
     trace = tmp_path / "trace"
     tracer = subprocess.Popen(
         [
@@ -79,7 +68,7 @@ def test_a_whole_image_is_sent_by_sendfile(admin: Client, server: Server, tmp_pa
 
 def test_ranges_and_keep_alive_around_sendfile_downloads(admin: Client) -> None:
     data = os.urandom(3 * MiB)
-    image_id = upload(admin, data)
+    image_id = admin.upload(data)
     for _ in range(2):  # one connection: each response must end exactly
         assert admin.http.get(f"/v2/images/{image_id}/file").content == data
         ranged = admin.http.get(f"/v2/images/{image_id}/file", headers={"Range": "bytes=1000-2999"})
@@ -91,7 +80,7 @@ def test_a_client_hanging_up_mid_download_leaves_nothing_open(
     admin: Client, server: Server
 ) -> None:
     data = os.urandom(64 * MiB)
-    image_id = upload(admin, data)
+    image_id = admin.upload(data)
     pid = server.process.pid
     assert admin.http.get(f"/v2/images/{image_id}/file").content == data
     baseline = open_fds(pid)
@@ -105,7 +94,7 @@ def test_a_client_hanging_up_mid_download_leaves_nothing_open(
 
 def test_an_image_deleted_while_it_downloads_is_sent_whole(admin: Client, server: Server) -> None:
     data = os.urandom(32 * MiB)
-    image_id = upload(admin, data)
+    image_id = admin.upload(data)
     url = urllib.parse.urlsplit(server.url)
     with socket.create_connection((url.hostname, url.port), timeout=30) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)

@@ -21,6 +21,7 @@ import pytest
 
 from glimpse.store import StoreConflict, StoreNotFound
 from glimpse.store.filesystem import FilesystemStore
+from tests.support.page_cache import require_direct_io, resident_bytes
 
 MiB = 1 << 20
 
@@ -360,20 +361,6 @@ def test_file_size_limit_raises_store_full_and_leaves_nothing(tmp_path: Path) ->
 # Direct I/O: aligned blocks go to the disk without filling the page cache.
 
 
-def _resident_bytes(path: Path) -> int:
-    """How much of ``path`` is in the page cache, as fincore(1) reports it."""
-    fincore = shutil.which("fincore")
-    if fincore is None:
-        pytest.skip("fincore(1) (util-linux) is not installed")
-    out = subprocess.run(
-        [fincore, "--bytes", "--noheadings", "--output", "RES", str(path)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return int(out.strip())
-
-
 def _write_aligned_blocks(store: FilesystemStore, image_id: str, data: bytes) -> Path:
     """Write ``data`` as the upload pipeline does: in page-aligned blocks of 1 MiB."""
     from glimpse.data.blocks import Block
@@ -391,15 +378,7 @@ def _write_aligned_blocks(store: FilesystemStore, image_id: str, data: bytes) ->
 @pytest.fixture
 def disk_folder(tmp_path: Path) -> Path:
     """A folder on a filesystem that takes O_DIRECT (tmp_path, unless it is a tmpfs)."""
-    probe = tmp_path / "probe"
-    fd = os.open(probe, os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        os.close(os.open(probe, os.O_WRONLY | os.O_DIRECT))
-    except OSError:
-        pytest.skip(f"{tmp_path} is on a filesystem without O_DIRECT")
-    finally:
-        os.close(fd)
-        probe.unlink()
+    require_direct_io(tmp_path)
     return tmp_path
 
 
@@ -409,7 +388,7 @@ def test_direct_writes_keep_the_image_out_of_the_page_cache(
     data = os.urandom(8 * MiB + 1000)  # a tail that is not a whole block
     path = _write_aligned_blocks(FilesystemStore(disk_folder / "direct"), image_id, data)
     # Only the tail, written buffered after the last whole 4 KiB, may be cached.
-    assert _resident_bytes(path) <= 4096
+    assert resident_bytes(path) <= 4096
     assert path.read_bytes() == data
 
 
@@ -417,7 +396,7 @@ def test_buffered_writes_when_direct_io_is_off(disk_folder: Path, image_id: str)
     data = os.urandom(8 * MiB)
     store = FilesystemStore(disk_folder / "buffered", direct_io=False)
     path = _write_aligned_blocks(store, image_id, data)
-    assert _resident_bytes(path) == len(data)
+    assert resident_bytes(path) == len(data)
     assert path.read_bytes() == data
 
 
