@@ -47,7 +47,7 @@ from __future__ import annotations
 import os
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from oslo_utils.imageutils import format_inspector as fi
 
@@ -85,6 +85,20 @@ class Inspection:
     virtual_size: int | None
     safe: bool
     reason: str | None
+
+
+class Rules(TypedDict, total=False):
+    """What an inspection refuses beyond unsafe content, as ``[image_format]`` sets it.
+
+    ``container_format``: the image's; when given and not ``bare`` the disk format is not
+    compared. ``vmdk_allowed_types``: VMDK create types accepted (default
+    :data:`DEFAULT_VMDK_ALLOWED_TYPES`). ``gpt_nonfatal_checks``: GPT/MBR checks whose
+    failure is tolerated (default none).
+    """
+
+    container_format: str | None
+    vmdk_allowed_types: Collection[str]
+    gpt_nonfatal_checks: Collection[str]
 
 
 class UnsafeImage(BadRequest):
@@ -147,13 +161,7 @@ class StreamInspector:
         return self._started and all(i.complete for i in self._live if i.NAME != "raw")
 
     def finish(
-        self,
-        declared_format: str | None,
-        require_match: bool = True,
-        *,
-        container_format: str | None = None,
-        vmdk_allowed_types: Collection[str] = DEFAULT_VMDK_ALLOWED_TYPES,
-        gpt_nonfatal_checks: Collection[str] = (),
+        self, declared_format: str | None, require_match: bool = True, **rules: Unpack[Rules]
     ) -> Inspection:
         """Conclude after the last block; see the module docstring for what is refused.
 
@@ -161,14 +169,7 @@ class StreamInspector:
             ``declared_format``.
         :raises UnsafeImage: the content is unsafe or cannot be inspected.
         """
-        return self._conclude(
-            declared_format,
-            require_match,
-            container_format=container_format,
-            vmdk_allowed_types=vmdk_allowed_types,
-            gpt_nonfatal_checks=gpt_nonfatal_checks,
-            length=self.bytes_fed,
-        )
+        return self._conclude(declared_format, require_match, self.bytes_fed, **rules)
 
     def _eat(self, chunk: bytes) -> None:
         self._started = True
@@ -185,11 +186,11 @@ class StreamInspector:
         self,
         declared: str | None,
         require_match: bool,
-        *,
-        container_format: str | None,
-        vmdk_allowed_types: Collection[str],
-        gpt_nonfatal_checks: Collection[str],
         length: int,
+        *,
+        container_format: str | None = None,
+        vmdk_allowed_types: Collection[str] = DEFAULT_VMDK_ALLOWED_TYPES,
+        gpt_nonfatal_checks: Collection[str] = (),
     ) -> Inspection:
         if self._finished:
             raise RuntimeError("StreamInspector.finish() called twice")
@@ -248,13 +249,7 @@ class StreamInspector:
 
 
 def inspect_file(
-    path: str,
-    declared_format: str | None,
-    *,
-    require_match: bool = True,
-    container_format: str | None = None,
-    vmdk_allowed_types: Collection[str] = DEFAULT_VMDK_ALLOWED_TYPES,
-    gpt_nonfatal_checks: Collection[str] = (),
+    path: str, declared_format: str | None, *, require_match: bool = True, **rules: Unpack[Rules]
 ) -> Inspection:
     """Inspect a file, reading only as much of it as the inspectors need.
 
@@ -266,15 +261,8 @@ def inspect_file(
     """
     with open(path, "rb") as f:
         length = os.fstat(f.fileno()).st_size
-        return inspect_stream(
-            iter(lambda: f.read(_BLOCK_SIZE), b""),
-            length,
-            declared_format,
-            require_match=require_match,
-            container_format=container_format,
-            vmdk_allowed_types=vmdk_allowed_types,
-            gpt_nonfatal_checks=gpt_nonfatal_checks,
-        )
+        chunks = iter(lambda: f.read(_BLOCK_SIZE), b"")
+        return inspect_stream(chunks, length, declared_format, require_match=require_match, **rules)
 
 
 def inspect_stream(
@@ -283,9 +271,7 @@ def inspect_stream(
     declared_format: str | None,
     *,
     require_match: bool = True,
-    container_format: str | None = None,
-    vmdk_allowed_types: Collection[str] = DEFAULT_VMDK_ALLOWED_TYPES,
-    gpt_nonfatal_checks: Collection[str] = (),
+    **rules: Unpack[Rules],
 ) -> Inspection:
     """Inspect data of ``length`` bytes read as ``chunks`` (a store read, say), taking only
     as many chunks as the inspectors need; the caller closes the read.
@@ -297,14 +283,7 @@ def inspect_stream(
         inspector.feed(chunk)
         if inspector.decided and _known_without_the_rest(inspector):
             break
-    return inspector._conclude(
-        declared_format,
-        require_match,
-        container_format=container_format,
-        vmdk_allowed_types=vmdk_allowed_types,
-        gpt_nonfatal_checks=gpt_nonfatal_checks,
-        length=length,
-    )
+    return inspector._conclude(declared_format, require_match, length, **rules)
 
 
 def _is_match(inspector: fi.FileInspector) -> bool:
