@@ -39,28 +39,22 @@ Errors::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import ipaddress
 import logging
-import lzma
 import re
 import socket
 import ssl
-import sys
-import zlib
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Protocol
 from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
 from oslo_config import cfg
 
-if sys.version_info >= (3, 14):
-    from compression import zstd
-else:
-    from backports import zstd
+from glimpse.imports import decompression
 
 LOG = logging.getLogger(__name__)
 
@@ -70,7 +64,7 @@ Resolver = Callable[[str, int], Awaitable[Sequence[IPAddress]]]
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-DECOMPRESS_CHOICES = ("gzip", "xz", "zstd", "auto")
+DECOMPRESS_CHOICES = decompression.MODES
 
 _USER_AGENT = "Glimpse-web-download"
 # Whitespace, controls and backslashes: URL parsers disagree about all three.
@@ -80,12 +74,6 @@ _DECIMAL = re.compile(r"[0-9]+")
 _OCTAL = re.compile(r"[0-7]+")
 _HEX = re.compile(r"[0-9a-f]*")
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
-_MAGIC = (
-    (b"\x1f\x8b", "gzip"),
-    (b"\xfd7zXZ\x00", "xz"),
-    (b"\x28\xb5\x2f\xfd", "zstd"),
-)
-_MAGIC_LEN = max(len(magic) for magic, _ in _MAGIC)
 
 
 class WebDownloadError(Exception):
@@ -602,136 +590,19 @@ class DownloadStream(AsyncIterator[bytes]):
         self, raw: AsyncGenerator[bytes, None], mode: str
     ) -> AsyncGenerator[bytes, None]:
         try:
-            codec: str | None = mode
-            head = b""
-            if mode == "auto":
-                async for chunk in raw:
-                    head += chunk
-                    if len(head) >= _MAGIC_LEN:
-                        break
-                codec = next((name for magic, name in _MAGIC if head.startswith(magic)), None)
-                if codec is None:  # not compressed in a format we know: pass it through
-                    for start in range(0, len(head), self._chunk_size):
-                        yield head[start : start + self._chunk_size]
-                    async for chunk in raw:
-                        yield chunk
-                    return
-            assert codec is not None
-            decoder = _Decoder(codec, self._chunk_size)
-            for piece in decoder.feed(head):
-                yield piece
-            async for chunk in raw:
-                for piece in decoder.feed(chunk):
+            async with contextlib.aclosing(
+                decompression.decompressed(raw, mode, self._chunk_size)
+            ) as pieces:
+                async for piece in pieces:
                     yield piece
-            for piece in decoder.finish():
-                yield piece
+        except decompression.CorruptData as exc:
+            raise WebDownloadError(str(exc)) from None
         finally:
             await raw.aclose()
 
 
 def _reason(exc: Exception) -> str:
     return str(exc).rstrip(".") or type(exc).__name__
-
-
-# --- decompression ---------------------------------------------------------------------------
-
-
-class _Decompressor(Protocol):
-    """The incremental API shared by :mod:`lzma` and :mod:`compression.zstd`."""
-
-    @property
-    def eof(self) -> bool: ...
-    @property
-    def needs_input(self) -> bool: ...
-    @property
-    def unused_data(self) -> bytes: ...
-    def decompress(self, data: bytes, max_length: int = -1) -> bytes: ...
-
-
-class _GzipDecompressor:
-    """zlib's gzip decoder behind the :class:`_Decompressor` API."""
-
-    def __init__(self) -> None:
-        self._zlib = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-        self._tail = b""
-        # zlib may hold output back when max_length cut a call short, as lzma does.
-        self._limited = False
-
-    @property
-    def eof(self) -> bool:
-        return self._zlib.eof
-
-    @property
-    def needs_input(self) -> bool:
-        return not self._tail and not self._limited
-
-    @property
-    def unused_data(self) -> bytes:
-        return self._zlib.unused_data
-
-    def decompress(self, data: bytes, max_length: int = -1) -> bytes:
-        pending = self._tail + data if data else self._tail
-        out = self._zlib.decompress(pending, max(max_length, 0))
-        self._tail = self._zlib.unconsumed_tail
-        self._limited = 0 < max_length <= len(out)
-        return out
-
-
-_DECOMPRESSORS: dict[str, Callable[[], _Decompressor]] = {
-    "gzip": _GzipDecompressor,
-    "xz": lambda: lzma.LZMADecompressor(format=lzma.FORMAT_XZ),
-    "zstd": zstd.ZstdDecompressor,
-}
-_CODEC_ERRORS = (zlib.error, lzma.LZMAError, zstd.ZstdError, EOFError)
-
-
-class _Decoder:
-    """Streams one codec's data, concatenated members/streams/frames included.
-
-    No call returns more than ``max_length`` bytes, so a small input that expands
-    enormously (a "zip bomb") is still handled ``max_length`` bytes at a time.
-    """
-
-    def __init__(self, codec: str, max_length: int) -> None:
-        self._codec = codec
-        self._new = _DECOMPRESSORS[codec]
-        self._current = self._new()
-        self._max_length = max_length
-
-    def feed(self, data: bytes) -> Iterator[bytes]:
-        while True:
-            if self._current.eof:
-                if self._codec != "zstd":
-                    data = data.lstrip(b"\0")  # padding that gzip and xz tools accept
-                if not data:
-                    return
-                self._current = self._new()  # the next member, stream or frame
-            elif not data and self._current.needs_input:
-                return
-            out = self._decompress(data)
-            data = self._current.unused_data if self._current.eof else b""
-            if not out and not data and not self._current.eof:
-                return  # no progress without more input
-            if out:
-                yield out
-
-    def finish(self) -> Iterator[bytes]:
-        idle_calls = 0
-        while not self._current.eof:
-            if self._current.needs_input or idle_calls > 2:
-                raise WebDownloadError(
-                    f"the {self._codec} data ends early; the source may be truncated."
-                )
-            out = self._decompress(b"")
-            idle_calls = 0 if out else idle_calls + 1
-            if out:
-                yield out
-
-    def _decompress(self, data: bytes) -> bytes:
-        try:
-            return self._current.decompress(data, self._max_length)
-        except _CODEC_ERRORS as exc:
-            raise WebDownloadError(f"the data is not valid {self._codec}: {exc}.") from None
 
 
 __all__ = [
