@@ -8,10 +8,8 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -19,86 +17,18 @@ import httpx
 import pytest
 
 from tests.support import databases
+from tests.support.glance_cli import runner
+from tests.support.imports import Source, wait_for_status, worker
 from tests.support.server import Server, running
 
-GLANCE = str(Path(sys.executable).with_name("glance"))
 ALICE = {"X-Project-Id": "projA", "X-User-Id": "alice", "X-Roles": "member"}
 OCTET = {"Content-Type": "application/octet-stream"}
 
 
-class Source(ThreadingHTTPServer):
-    """Serves ``files`` on 127.0.0.1; ``delay`` seconds between 64 KiB pieces when slow."""
-
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        self.files: dict[str, bytes] = {}
-        self.delay = 0.0
-        self.redirects: dict[str, str] = {}
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-    @property
-    def port(self) -> int:
-        return int(self.server_address[1])
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: Source
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        if self.path in self.server.redirects:
-            self.send_response(302)
-            self.send_header("Location", self.server.redirects[self.path])
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        body = self.server.files.get(self.path)
-        if body is None:
-            self.send_response(404)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        piece = 64 * 1024
-        try:
-            for start in range(0, len(body), piece):
-                self.wfile.write(body[start : start + piece])
-                if self.server.delay:
-                    time.sleep(self.server.delay)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-
-
-@pytest.fixture(scope="module")
-def source() -> Iterator[Source]:
-    server = Source()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-
-
 def _options(source: Source, **extra: dict[str, object]) -> dict[str, dict[str, object]]:
     options: dict[str, dict[str, object]] = {
-        "import_filtering_opts": {
-            "allowed_hosts": "127.0.0.1",
-            "allowed_ports": str(source.port),
-        },
-        "worker": {
-            "embedded_workers": 1,
-            "poll_seconds": 0.1,
-            "heartbeat_seconds": 1,
-            "lease_seconds": 5,
-        },
+        "import_filtering_opts": source.allowed(),
+        "worker": worker(1),
     }
     for group, values in extra.items():
         options.setdefault(group, {}).update(values)
@@ -131,19 +61,6 @@ def _new_image(api: httpx.Client, **body: Any) -> str:
     return str(response.json()["id"])
 
 
-def _wait_for(
-    api: httpx.Client, image_id: str, statuses: tuple[str, ...], timeout: float = 60
-) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    image: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        image = api.get(f"/v2/images/{image_id}").json()
-        if image["status"] in statuses:
-            return image
-        time.sleep(0.1)
-    raise AssertionError(f"image stayed {image.get('status')}, expected {statuses}")
-
-
 def _tasks(api: httpx.Client, image_id: str) -> list[dict[str, Any]]:
     response = api.get(f"/v2/images/{image_id}/tasks")
     assert response.status_code == 200
@@ -165,7 +82,7 @@ def test_glance_direct_stage_then_import(api: httpx.Client) -> None:
     response = api.post(f"/v2/images/{image_id}/import", json={"method": {"name": "glance-direct"}})
     assert response.status_code == 202, response.text
     assert response.content == b""
-    image = _wait_for(api, image_id, ("active", "queued"))
+    image = wait_for_status(api, image_id, ("active", "queued"))
     assert image["status"] == "active"
     assert image["size"] == len(data)
     assert image["checksum"] == hashlib.md5(data).hexdigest()
@@ -190,7 +107,7 @@ def test_web_download_import(api: httpx.Client, source: Source) -> None:
         json={"method": {"name": "web-download", "uri": source.url("/disk.raw")}},
     )
     assert response.status_code == 202, response.text
-    image = _wait_for(api, image_id, ("active", "queued"))
+    image = wait_for_status(api, image_id, ("active", "queued"))
     assert image["status"] == "active"
     assert image["checksum"] == hashlib.md5(data).hexdigest()
     assert api.get(f"/v2/images/{image_id}/file").content == data
@@ -212,7 +129,7 @@ def test_web_download_expected_digest_mismatch_fails_cleanly(
         },
     )
     assert response.status_code == 202
-    image = _wait_for(api, image_id, ("queued",))
+    image = wait_for_status(api, image_id, ("queued",))
     assert image["os_glance_failed_import"] == "file"
     task = _tasks(api, image_id)[0]
     assert task["status"] == "failure"
@@ -225,7 +142,7 @@ def test_web_download_source_missing_fails_task(api: httpx.Client, source: Sourc
         f"/v2/images/{image_id}/import",
         json={"method": {"name": "web-download", "uri": source.url("/nothing")}},
     )
-    image = _wait_for(api, image_id, ("queued",))
+    image = wait_for_status(api, image_id, ("queued",))
     assert image["size"] is None
     task = _tasks(api, image_id)[0]
     assert task["status"] == "failure" and "404" in task["message"]
@@ -262,7 +179,7 @@ def test_redirect_to_forbidden_address_fails_task(api: httpx.Client, source: Sou
             json={"method": {"name": "web-download", "uri": source.url(path)}},
         )
         assert response.status_code == 202
-        image = _wait_for(api, image_id, ("queued", "active"))
+        image = wait_for_status(api, image_id, ("queued", "active"))
         assert image["status"] == "queued"
         assert _tasks(api, image_id)[0]["status"] == "failure"
 
@@ -317,7 +234,7 @@ def test_tasks_api_is_admin_only_and_read_only(api: httpx.Client) -> None:
     image_id = _new_image(api)
     api.put(f"/v2/images/{image_id}/stage", content=b"z" * 1000, headers=OCTET)
     api.post(f"/v2/images/{image_id}/import", json={"method": {"name": "glance-direct"}})
-    _wait_for(api, image_id, ("active",))
+    wait_for_status(api, image_id, ("active",))
     assert api.get("/v2/tasks").status_code == 403
     admin = {"X-Project-Id": "ops", "X-User-Id": "root", "X-Roles": "admin"}
     listing = api.get("/v2/tasks", headers=admin)
@@ -340,77 +257,39 @@ def test_glanceclient_image_create_via_import(
     data = os.urandom(1024 * 1024)
     path = tmp_path / "disk.raw"
     path.write_bytes(data)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
-    env["HOME"] = str(tmp_path)
-    # glanceclient reads image data from a stdin that is not a terminal: close it.
-    base = [
-        "sh",
-        "-c",
-        'exec "$@" <&-',
-        "glance",
-        GLANCE,
-        "--os-image-url",
-        api_server.url,
-        "--os-auth-token",
-        "alice:projA:member",
-    ]
-    direct = subprocess.run(
-        [
-            *base,
-            "image-create-via-import",
-            "--import-method",
-            "glance-direct",
-            "--file",
-            str(path),
-            "--disk-format",
-            "raw",
-            "--container-format",
-            "bare",
-            "--name",
-            "gd",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
+    glance = runner(api_server.url, tmp_path)
+    formats = ("--disk-format", "raw", "--container-format", "bare")
+    token = "alice:projA:member"
+    glance(
+        token,
+        "image-create-via-import",
+        "--import-method",
+        "glance-direct",
+        "--file",
+        str(path),
+        *formats,
+        "--name",
+        "gd",
     )
-    assert direct.returncode == 0, direct.stderr
     source.files["/cli.raw"] = data
-    web = subprocess.run(
-        [
-            *base,
-            "image-create-via-import",
-            "--import-method",
-            "web-download",
-            "--uri",
-            source.url("/cli.raw"),
-            "--disk-format",
-            "raw",
-            "--container-format",
-            "bare",
-            "--name",
-            "wd",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
+    glance(
+        token,
+        "image-create-via-import",
+        "--import-method",
+        "web-download",
+        "--uri",
+        source.url("/cli.raw"),
+        *formats,
+        "--name",
+        "wd",
     )
-    assert web.returncode == 0, web.stderr
     images = {i["name"]: i for i in api.get("/v2/images").json()["images"]}
     for name in ("gd", "wd"):
-        image = _wait_for(api, images[name]["id"], ("active", "queued"))
+        image = wait_for_status(api, images[name]["id"], ("active", "queued"))
         assert image["status"] == "active", name
         assert image["checksum"] == hashlib.md5(data).hexdigest()
     out = tmp_path / "out.raw"
-    download = subprocess.run(
-        [*base, "image-download", "--file", str(out), images["gd"]["id"]],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
-    assert download.returncode == 0, download.stderr
+    glance(token, "image-download", "--file", str(out), images["gd"]["id"])
     assert out.read_bytes() == data
 
 
@@ -459,7 +338,7 @@ def test_qcow2_is_converted_to_raw_and_unsafe_qcow2_refused(
             headers=OCTET,
         )
         api.post(f"/v2/images/{good}/import", json={"method": {"name": "glance-direct"}})
-        image = _wait_for(api, good, ("active", "queued"))
+        image = wait_for_status(api, good, ("active", "queued"))
         assert image["status"] == "active", _tasks(api, good)
         assert image["disk_format"] == "raw" and image["container_format"] == "bare"
         assert image["virtual_size"] == 32 * 1024 * 1024 == image["size"]
@@ -472,7 +351,7 @@ def test_qcow2_is_converted_to_raw_and_unsafe_qcow2_refused(
             headers=OCTET,
         )
         api.post(f"/v2/images/{bad}/import", json={"method": {"name": "glance-direct"}})
-        image = _wait_for(api, bad, ("active", "queued"))
+        image = wait_for_status(api, bad, ("active", "queued"))
         assert image["status"] == "queued"
         task = _tasks(api, bad)[0]
         assert task["status"] == "failure"
@@ -504,7 +383,7 @@ def test_killed_worker_job_taken_over_by_another(
                     f"/v2/images/{image_id}/import",
                     json={"method": {"name": "web-download", "uri": source.url("/slow.raw")}},
                 )
-                _wait_for(api, image_id, ("importing",))
+                wait_for_status(api, image_id, ("importing",))
                 deadline = time.monotonic() + 30
                 while time.monotonic() < deadline:
                     tasks = _tasks(api, image_id)
@@ -523,7 +402,7 @@ def test_killed_worker_job_taken_over_by_another(
                 stderr=subprocess.DEVNULL,
             )
             try:
-                image = _wait_for(api, image_id, ("active", "queued"), timeout=90)
+                image = wait_for_status(api, image_id, ("active", "queued"), timeout=90)
             finally:
                 second.terminate()
                 second.wait(timeout=30)

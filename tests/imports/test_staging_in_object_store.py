@@ -15,16 +15,15 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.imports.test_import_flow import Source
 from tests.store.conftest import (
     remove_s3_bucket,
     remove_swift_container,
@@ -37,6 +36,7 @@ from tests.store.conftest import (
 )
 from tests.support import databases
 from tests.support.glance_cli import runner
+from tests.support.imports import Source, finished_task, wait_for_status, worker
 from tests.support.server import Server, running
 
 ALICE = {"X-Project-Id": "projA", "X-User-Id": "alice", "X-Roles": "member"}
@@ -70,19 +70,23 @@ def places(saio: dict[str, str]) -> Iterator[dict[str, str]]:
     remove_s3_bucket(s3, names["images"])
 
 
-@pytest.fixture(scope="module")
-def source() -> Iterator[Source]:
-    server = Source()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-
-
 def _database(tmp: Path) -> str:
     backend = "postgresql" if os.environ.get(databases.ENV["postgresql"]) else "sqlite"
     return databases.create_database(backend, str(tmp))
+
+
+@contextmanager
+def _alone(
+    workdir: Path, source: Source, options: dict[str, dict[str, object]]
+) -> Iterator[Server]:
+    """One node with one worker, on a SQLite database of its own, fetching from ``source``."""
+    database = databases.create_database("sqlite", str(workdir))
+    try:
+        settings = {"import_filtering_opts": source.allowed(), "worker": worker(1), **options}
+        with running(database, workdir, settings) as server:
+            yield server
+    finally:
+        databases.drop_database(database)
 
 
 def _swift_staging(saio: dict[str, str], container: str) -> dict[str, object]:
@@ -107,19 +111,6 @@ def _s3(saio: dict[str, str], bucket: str) -> dict[str, object]:
     }
 
 
-def _worker(count: int) -> dict[str, object]:
-    return {
-        "embedded_workers": count,
-        "poll_seconds": 0.1,
-        "heartbeat_seconds": 1,
-        "lease_seconds": 5,
-    }
-
-
-def _filtering(source: Source) -> dict[str, object]:
-    return {"allowed_hosts": "127.0.0.1", "allowed_ports": str(source.port)}
-
-
 @pytest.fixture(scope="module")
 def nodes(
     saio: dict[str, str],
@@ -140,15 +131,15 @@ def nodes(
         "buckets": _s3(saio, places["images"]),
         "shelf": {"filesystem_store_datadir": shared / "shelf"},
         "os_glance_staging_store": _swift_staging(saio, places["staging"]),
-        "import_filtering_opts": _filtering(source),
+        "import_filtering_opts": source.allowed(),
     }
     try:
         with (
             running(
-                database, tmp_path_factory.mktemp("node-a"), {**options, "worker": _worker(0)}
+                database, tmp_path_factory.mktemp("node-a"), {**options, "worker": worker(0)}
             ) as a,
             running(
-                database, tmp_path_factory.mktemp("node-b"), {**options, "worker": _worker(1)}
+                database, tmp_path_factory.mktemp("node-b"), {**options, "worker": worker(1)}
             ) as b,
         ):
             yield a, b
@@ -199,29 +190,6 @@ def _new_image(api: httpx.Client, disk_format: str = "raw") -> str:
     return str(response.json()["id"])
 
 
-def _wait_for(
-    api: httpx.Client, image_id: str, statuses: tuple[str, ...], timeout: float = 60
-) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    image: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        image = api.get(f"/v2/images/{image_id}").json()
-        if image["status"] in statuses:
-            return image
-        time.sleep(0.1)
-    raise AssertionError(f"image stayed {image.get('status')}, expected {statuses}")
-
-
-def _task(api: httpx.Client, image_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        tasks = api.get(f"/v2/images/{image_id}/tasks").json()["tasks"]
-        if tasks and tasks[0]["status"] in ("success", "failure"):
-            return dict(tasks[0])
-        time.sleep(0.1)
-    raise AssertionError(f"the task of {image_id} did not finish")
-
-
 def test_staged_on_one_node_imported_by_the_other_nodes_worker(
     nodes: tuple[Server, Server], node_a: httpx.Client, node_b: httpx.Client, staged: Any
 ) -> None:
@@ -237,14 +205,14 @@ def test_staged_on_one_node_imported_by_the_other_nodes_worker(
         f"/v2/images/{image_id}/import", json={"method": {"name": "glance-direct"}}
     )
     assert response.status_code == 202, response.text
-    image = _wait_for(node_a, image_id, ("active", "queued"))
-    assert image["status"] == "active", _task(node_a, image_id)
+    image = wait_for_status(node_a, image_id, ("active", "queued"))
+    assert image["status"] == "active", finished_task(node_a, image_id)
     assert image["size"] == len(DATA)
     assert image["checksum"] == hashlib.md5(DATA).hexdigest()
     assert image["os_hash_algo"] == "sha512"
     assert image["os_hash_value"] == hashlib.sha512(DATA).hexdigest()
     assert image["stores"] == "buckets"
-    assert _task(node_a, image_id)["status"] == "success"
+    assert finished_task(node_a, image_id)["status"] == "success"
     assert node_a.get(f"/v2/images/{image_id}/file").content == DATA
     assert _emptied(staged) == []
 
@@ -296,8 +264,8 @@ def test_web_download_and_copy_image_stage_in_swift(
         json={"method": {"name": "web-download", "uri": source.url("/disk.raw")}},
     )
     assert response.status_code == 202, response.text
-    image = _wait_for(node_b, image_id, ("active", "queued"))
-    assert image["status"] == "active", _task(node_a, image_id)
+    image = wait_for_status(node_b, image_id, ("active", "queued"))
+    assert image["status"] == "active", finished_task(node_a, image_id)
     assert image["os_hash_value"] == hashlib.sha512(DATA).hexdigest()
     assert _emptied(staged) == []
 
@@ -311,7 +279,7 @@ def test_web_download_and_copy_image_stage_in_swift(
         json={"method": {"name": "copy-image"}, "stores": ["buckets"]},
     )
     assert response.status_code == 202, response.text
-    assert _task(node_a, copied)["status"] == "success"
+    assert finished_task(node_a, copied)["status"] == "success"
     image = node_b.get(f"/v2/images/{copied}").json()
     assert sorted(image["stores"].split(",")) == ["buckets", "shelf"]
     assert _emptied(staged) == []
@@ -328,7 +296,7 @@ def test_data_refused_on_inspection_fails_the_import_and_leaves_nothing_staged(
         node_a.put(f"/v2/images/{image_id}/stage", content=qcow2.read_bytes(), headers=OCTET)
     ).status_code == 204
     node_a.post(f"/v2/images/{image_id}/import", json={"method": {"name": "glance-direct"}})
-    task = _task(node_a, image_id)
+    task = finished_task(node_a, image_id)
     assert task["status"] == "failure"
     assert "qcow2" in task["message"] and "raw" in task["message"]
     assert node_a.get(f"/v2/images/{image_id}").json()["status"] == "queued"
@@ -356,7 +324,7 @@ def test_glanceclient_image_create_via_import(
         "via-swift-staging",
     ).properties()
     with _client(nodes[1]) as api:
-        image = _wait_for(api, created["id"], ("active", "queued"))
+        image = wait_for_status(api, created["id"], ("active", "queued"))
     assert image["status"] == "active"
     assert image["checksum"] == hashlib.md5(DATA).hexdigest()
     out = tmp_path / "out.raw"
@@ -376,20 +344,14 @@ def converting(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[Server, Path]]:
     workdir = tmp_path_factory.mktemp("converting")
-    database = databases.create_database("sqlite", str(workdir))
     work = workdir / "work"
     options: dict[str, dict[str, object]] = {
         "os_glance_staging_store": {"store_type": "s3", **_s3(saio, places["staging_bucket"])},
         "task": {"work_dir": work},
         "image_import_opts": {"image_import_plugins": "['image_conversion']"},
-        "import_filtering_opts": _filtering(source),
-        "worker": _worker(1),
     }
-    try:
-        with running(database, workdir, options) as server:
-            yield server, work
-    finally:
-        databases.drop_database(database)
+    with _alone(workdir, source, options) as server:
+        yield server, work
 
 
 def test_conversion_copies_the_staged_object_to_the_worker_and_back_into_a_store(
@@ -413,8 +375,8 @@ def test_conversion_copies_the_staged_object_to_the_worker_and_back_into_a_store
         )
         assert s3_contents(bucket, places["staging_bucket"]) == [good]
         api.post(f"/v2/images/{good}/import", json={"method": {"name": "glance-direct"}})
-        image = _wait_for(api, good, ("active", "queued"))
-        assert image["status"] == "active", _task(api, good)
+        image = wait_for_status(api, good, ("active", "queued"))
+        assert image["status"] == "active", finished_task(api, good)
         assert (image["disk_format"], image["container_format"]) == ("raw", "bare")
         assert image["size"] == image["virtual_size"] == 8 * MiB
         raw = b"\0" * (8 * MiB)
@@ -424,7 +386,7 @@ def test_conversion_copies_the_staged_object_to_the_worker_and_back_into_a_store
         bad = _new_image(api, "qcow2")
         api.put(f"/v2/images/{bad}/stage", content=child.read_bytes(), headers=OCTET)
         api.post(f"/v2/images/{bad}/import", json={"method": {"name": "glance-direct"}})
-        task = _task(api, bad)
+        task = finished_task(api, bad)
         assert task["status"] == "failure"
         assert "backing" in task["message"].lower()
         assert api.get(f"/v2/images/{bad}").json()["status"] == "queued"
@@ -443,21 +405,11 @@ def refused(
     source: Source,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Server]:
-    workdir = tmp_path_factory.mktemp("refused")
-    database = databases.create_database("sqlite", str(workdir))
-    options: dict[str, dict[str, object]] = {
-        "os_glance_staging_store": {
-            **_swift_staging(saio, places["staging"]),
-            "swift_store_key": BAD_KEY,
-        },
-        "import_filtering_opts": _filtering(source),
-        "worker": _worker(1),
-    }
-    try:
-        with running(database, workdir, options) as server:
-            yield server
-    finally:
-        databases.drop_database(database)
+    staging = {**_swift_staging(saio, places["staging"]), "swift_store_key": BAD_KEY}
+    with _alone(
+        tmp_path_factory.mktemp("refused"), source, {"os_glance_staging_store": staging}
+    ) as server:
+        yield server
 
 
 def test_a_staging_area_refusing_its_credentials_gives_503_and_failed_tasks(
@@ -476,7 +428,7 @@ def test_a_staging_area_refusing_its_credentials_gives_503_and_failed_tasks(
             f"/v2/images/{image_id}/import",
             json={"method": {"name": "web-download", "uri": source.url("/refused.raw")}},
         )
-        task = _task(api, image_id)
+        task = finished_task(api, image_id)
         assert task["status"] == "failure"
         assert task["message"].startswith("The staging area refused its credentials")
         assert api.get(f"/v2/images/{image_id}").json()["status"] == "queued"
