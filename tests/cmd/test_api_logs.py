@@ -8,35 +8,26 @@ an import task carry the task id and the id of the request that queued it. JSON 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.support import databases
+from tests.support import databases, polling
 from tests.support.server import Server, running
 
 ALICE = {"X-Project-Id": "projA", "X-User-Id": "alice", "X-Roles": "member"}
 OCTET = {"Content-Type": "application/octet-stream"}
-
-
-def wait_for(condition: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+#: Lines reach the log after the response, a little later on a loaded machine.
+wait_for = functools.partial(polling.wait_for, timeout=30.0)
 
 
 def json_lines(text: str) -> list[dict[str, Any]]:

@@ -7,13 +7,13 @@ access lines say which worker process served each request.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -24,25 +24,16 @@ import pytest
 import sqlalchemy
 
 from tests.data_path.wire import Upload
-from tests.support import databases
+from tests.support import databases, polling
 from tests.support.server import Server, running
 
 SERVERS = ["uvicorn", "granian"]
 OCTET = {"Content-Type": "application/octet-stream"}
 DATA = os.urandom(2 << 20)
+#: Starting, draining and replacing two workers takes longer than most waits.
+wait_for = functools.partial(polling.wait_for, timeout=60.0)
 
 StartServer = Callable[[str, dict[str, dict[str, object]]], Server]
-
-
-def wait_for(condition: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ process and the store rather than the database.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
 from pathlib import Path
@@ -19,6 +18,7 @@ import httpx
 import pytest
 
 from tests.support import databases
+from tests.support.polling import wait_for as wait_for  # the data path tests import it here
 from tests.support.server import Server, running
 
 StartServer = Callable[..., Server]
@@ -38,18 +38,6 @@ def stored(server: Server) -> list[str]:
     """Every entry of the store folder, temporaries included."""
     folder = store_dir(server)
     return sorted(os.listdir(folder)) if folder.exists() else []
-
-
-def wait_for(condition: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
-    """Poll ``condition`` until it returns something truthy; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 class Client:
