@@ -1,29 +1,21 @@
-"""openstacksdk's image proxy against a running glimpse-api, without Keystone.
-
-The ``admin_token`` auth type sends a fixed ``X-Auth-Token`` (here a
-``user:project:roles`` identity) to a fixed endpoint; ``image_endpoint_override``
-pointing at the unversioned root makes the SDK discover ``/v2/`` from the versions
-document, as it would from a Keystone catalog entry.
-"""
+"""openstacksdk's image proxy against a running glimpse-api, without Keystone (see
+tests/support/sdk.py for how it connects)."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
 
-import openstack
 import pytest
 from openstack import exceptions
 from openstack.connection import Connection
 from openstack.image.v2.image import Image
 
+from tests.support import sdk
+
 Connect = Callable[[str], Connection]
 
-# The SDK's own deprecation notices about its internals are not ours to fix.
-pytestmark = [
-    pytest.mark.filterwarnings("ignore::openstack.warnings._RemovedInSDKWarning"),
-    pytest.mark.filterwarnings("ignore::openstack.warnings.OpenStackDeprecationWarning"),
-]
+pytestmark = sdk.QUIET
 
 
 @pytest.fixture
@@ -31,12 +23,7 @@ def connect(server: str) -> Connect:
     """A Connection acting as the identity in ``token`` (``user:project:roles``)."""
 
     def as_(token: str) -> Connection:
-        return openstack.connection.Connection(
-            auth_type="admin_token",
-            auth={"endpoint": server, "token": token},
-            image_endpoint_override=server,
-            image_api_version="2",
-        )
+        return sdk.connection(server, token)
 
     return as_
 
@@ -202,16 +189,7 @@ def test_upload_deactivate_reactivate_download(alice: Connection) -> None:
     alice.image.deactivate_image(queued)
     assert alice.image.get_image(queued).status == "queued"
     data = bytes(range(256)) * 16
-    image = alice.image.create_image(
-        "active",
-        data=data,
-        disk_format="raw",
-        container_format="bare",
-        allow_duplicates=True,
-        wait=True,
-        timeout=30,
-        validate_checksum=True,
-    )
+    image = sdk.create_active(alice, "active", data)
     active = alice.image.get_image(image)
     assert active.status == "active" and active.size == len(data)
     assert active.checksum == hashlib.md5(data).hexdigest()

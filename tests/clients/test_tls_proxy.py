@@ -21,22 +21,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import openstack
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.support import databases
+from tests.support import databases, sdk
 from tests.support.glance_cli import Glance, runner
 from tests.support.server import Server, free_port, running
 
 ALICE = "alice:projA:member"
-pytestmark = [
-    pytest.mark.filterwarnings("ignore::openstack.warnings._RemovedInSDKWarning"),
-    pytest.mark.filterwarnings("ignore::openstack.warnings.OpenStackDeprecationWarning"),
-]
+pytestmark = sdk.QUIET
 
 _NGINX_CONF = """
 daemon off;
@@ -264,13 +260,7 @@ def test_glanceclient_pages_uploads_and_downloads_over_https(
 def test_openstacksdk_discovers_and_pages_through_the_proxy(proxy: Proxy) -> None:
     for prefix in ("/image", "/rfc"):
         endpoint = proxy.url + prefix
-        conn = openstack.connection.Connection(
-            auth_type="admin_token",
-            auth={"endpoint": endpoint, "token": "bob:projB:member"},
-            image_endpoint_override=endpoint,
-            image_api_version="2",
-            cacert=str(proxy.ca),
-        )
+        conn = sdk.connection(endpoint, "bob:projB:member", cacert=str(proxy.ca))
         ids = set()
         for index in range(3):
             image = conn.image.create_image(
@@ -284,15 +274,6 @@ def test_openstacksdk_discovers_and_pages_through_the_proxy(proxy: Proxy) -> Non
         seen = {image.id for image in conn.image.images(owner="projB", limit=1)}
         assert ids <= seen
         data = bytes(range(256)) * 16
-        image = conn.image.create_image(
-            f"sdk-{prefix}-data",
-            data=data,
-            disk_format="raw",
-            container_format="bare",
-            allow_duplicates=True,
-            wait=True,
-            timeout=30,
-            validate_checksum=True,
-        )
+        image = sdk.create_active(conn, f"sdk-{prefix}-data", data)
         assert conn.image.download_image(image.id).content == data
         conn.close()
