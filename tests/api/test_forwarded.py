@@ -14,20 +14,12 @@ from typing import Any
 
 import pytest
 
-from tests.support.client import Api
+from tests.support.client import IMPORT_TASK, Api
 
 PROXIED = {
     "X-Forwarded-Proto": "https",
     "X-Forwarded-Host": "images.example.com",
     "X-Forwarded-Prefix": "/image",
-}
-TASK = {
-    "type": "import",
-    "input": {
-        "import_from": "https://example.invalid/probe.raw",
-        "import_from_format": "raw",
-        "image_properties": {"disk_format": "raw", "container_format": "bare"},
-    },
 }
 
 
@@ -97,7 +89,7 @@ def test_location_headers_follow_the_proxy(proxied: Api) -> None:
     image_id = created.json()["id"]
     assert created.headers["Location"] == f"https://images.example.com/image/v2/images/{image_id}"
 
-    task = proxied.post("/v2/tasks", json=TASK, headers=PROXIED)
+    task = proxied.post("/v2/tasks", json=IMPORT_TASK, headers=PROXIED)
     assert task.status_code == 201, task.text
     assert task.headers["Location"] == (
         f"https://images.example.com/image/v2/tasks/{task.json()['id']}"
@@ -132,7 +124,7 @@ def test_relative_links_stay_relative_to_the_endpoint(proxied: Api) -> None:
     assert image["schema"] == "/v2/schemas/image"
 
     for _ in range(2):
-        assert proxied.post("/v2/tasks", json=TASK).status_code == 201
+        assert proxied.post("/v2/tasks", json=IMPORT_TASK).status_code == 201
     tasks = proxied.get("/v2/tasks", params={"limit": "1"}, headers=PROXIED).json()
     assert tasks["next"].startswith("/v2/tasks?limit=1&marker=")
 

@@ -14,7 +14,7 @@ from typing import Any
 from starlette.routing import Route
 
 from glimpse.http.app import v2_routes
-from tests.support.client import PATCH, Api
+from tests.support.client import IMPORT_TASK, PATCH, Api
 
 SERVED = "served"
 NOT_YET = "not yet served"
@@ -164,17 +164,7 @@ def _prepare(api: Api, template: str) -> dict[str, str]:
         )
         assert owner.put(f"/v2/images/{image['id']}/tags/t").status_code == 204
     if "{task_id}" in template:
-        task = owner.post(
-            "/v2/tasks",
-            json={
-                "type": "import",
-                "input": {
-                    "import_from": "https://example.invalid/probe.raw",
-                    "import_from_format": "raw",
-                    "image_properties": {"disk_format": "raw", "container_format": "bare"},
-                },
-            },
-        )
+        task = owner.post("/v2/tasks", json=IMPORT_TASK)
         if task.status_code == 201:
             values["task_id"] = task.json()["id"]
     if "{ns}" in template:

@@ -8,6 +8,15 @@ from typing import Any
 from starlette.testclient import TestClient
 
 PATCH = "application/openstack-images-v2.1-json-patch"
+#: A ``POST /v2/tasks`` body: Glance's legacy import task, from a source that never answers.
+IMPORT_TASK: dict[str, Any] = {
+    "type": "import",
+    "input": {
+        "import_from": "https://example.invalid/probe.raw",
+        "import_from_format": "raw",
+        "image_properties": {"disk_format": "raw", "container_format": "bare"},
+    },
+}
 
 
 class Api:
