@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import urllib.parse
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -122,30 +122,59 @@ def resource_type_view(r: ResourceTypeRecord) -> dict[str, Any]:
     )
 
 
-# --- request helpers ---------------------------------------------------------------------
+# --- handlers ----------------------------------------------------------------------------
+
+T = TypeVar("T")
 
 
-def _param(request: Request, name: str) -> str:
-    value: str = request.path_params[name]
-    return value
+def _endpoint(
+    call: Callable[..., T],
+    path: tuple[str, ...] = (),
+    *,
+    query: Callable[[Request], object] | None = None,
+    body: bool = False,
+    view: Callable[[T], Any] | None = None,
+    status: int = 200,
+) -> Endpoint:
+    """A handler that calls the service function ``call`` in a worker thread as
+    ``call(runtime, context, *path parameters, query(request), json body)`` (the last two
+    when asked for) and answers ``view(result)`` with ``status``, or 204 without a view.
+    A handler that takes no JSON body refuses one."""
+
+    async def endpoint(request: Request) -> Response:
+        args: list[object] = [request.path_params[name] for name in path]
+        if query is not None:
+            args.append(query(request))
+        if body:
+            args.append(await read_json(request))
+        else:
+            await no_body(request)
+        result = await run_in_threadpool(call, runtime(request), context(request), *args)
+        if view is None:
+            return Response(status_code=204)
+        return JSONResponse(view(result), status_code=status)
+
+    endpoint.__name__ = call.__name__
+    return endpoint
 
 
-def _location(request: Request, namespace: str) -> str:
-    quoted = urllib.parse.quote(namespace, safe=":@!$&'()*+,;=")
-    return forwarded.url(request, f"{_NAMESPACES}/{quoted}")
+def _all_query(request: Request) -> list[tuple[str, str]]:
+    return request.query_params.multi_items()
 
 
-# --- namespaces --------------------------------------------------------------------------
+def _resource_type(request: Request) -> str | None:
+    return request.query_params.get("resource_type")
 
 
-async def list_namespaces(request: Request) -> Response:
-    await no_body(request)
-    page = await run_in_threadpool(
-        namespaces.list_namespaces,
-        runtime(request),
-        context(request),
-        request.query_params.multi_items(),
-    )
+async def create_namespace(request: Request) -> Response:
+    body = await read_json(request)
+    detail = await run_in_threadpool(namespaces.create, runtime(request), context(request), body)
+    quoted = urllib.parse.quote(detail.namespace.namespace, safe=":@!$&'()*+,;=")
+    headers = {"Location": forwarded.url(request, f"{_NAMESPACES}/{quoted}")}
+    return JSONResponse(detail_view(detail), status_code=201, headers=headers)
+
+
+def _namespace_page(page: namespaces.NamespacePage) -> dict[str, Any]:
     body: dict[str, Any] = {
         "namespaces": [namespace_view(ns) for ns in page.namespaces],
         "first": page.first,
@@ -153,302 +182,27 @@ async def list_namespaces(request: Request) -> Response:
     }
     if page.next:
         body["next"] = page.next
-    return JSONResponse(body)
+    return body
 
 
-async def create_namespace(request: Request) -> Response:
-    body = await read_json(request)
-    detail = await run_in_threadpool(namespaces.create, runtime(request), context(request), body)
-    headers = {"Location": _location(request, detail.namespace.namespace)}
-    return JSONResponse(detail_view(detail), status_code=201, headers=headers)
+def _objects_body(found: list[ObjectRecord]) -> dict[str, Any]:
+    return {"objects": [object_view(o) for o in found], "schema": "/v2/schemas/metadefs/objects"}
 
 
-async def show_namespace(request: Request) -> Response:
-    await no_body(request)
-    detail = await run_in_threadpool(
-        namespaces.show,
-        runtime(request),
-        context(request),
-        _param(request, "namespace"),
-        request.query_params.get("resource_type"),
-    )
-    return JSONResponse(detail_view(detail))
+def _properties_body(found: list[PropertyRecord]) -> dict[str, Any]:
+    return {"properties": {p.name: p.definition for p in found}}
 
 
-async def update_namespace(request: Request) -> Response:
-    body = await read_json(request)
-    record = await run_in_threadpool(
-        namespaces.update, runtime(request), context(request), _param(request, "namespace"), body
-    )
-    return JSONResponse(namespace_view(record))
+def _tags_body(found: list[TagRecord]) -> dict[str, Any]:
+    return {"tags": [{"name": t.name} for t in found]}
 
 
-async def delete_namespace(request: Request) -> Response:
-    await no_body(request)
-    await run_in_threadpool(
-        namespaces.delete, runtime(request), context(request), _param(request, "namespace")
-    )
-    return Response(status_code=204)
+def _resource_types_body(found: list[ResourceTypeRecord]) -> dict[str, Any]:
+    return {"resource_types": [resource_type_view(r) for r in found]}
 
 
-# --- objects -----------------------------------------------------------------------------
-
-
-async def list_objects(request: Request) -> Response:
-    await no_body(request)
-    found = await run_in_threadpool(
-        objects.list_objects, runtime(request), context(request), _param(request, "namespace")
-    )
-    return JSONResponse(
-        {"objects": [object_view(o) for o in found], "schema": "/v2/schemas/metadefs/objects"}
-    )
-
-
-async def create_object(request: Request) -> Response:
-    body = await read_json(request)
-    record = await run_in_threadpool(
-        objects.create, runtime(request), context(request), _param(request, "namespace"), body
-    )
-    return JSONResponse(object_view(record), status_code=201)
-
-
-async def delete_objects(request: Request) -> Response:
-    await no_body(request)
-    await run_in_threadpool(
-        objects.delete_all, runtime(request), context(request), _param(request, "namespace")
-    )
-    return Response(status_code=204)
-
-
-async def show_object(request: Request) -> Response:
-    await no_body(request)
-    record = await run_in_threadpool(
-        objects.show,
-        runtime(request),
-        context(request),
-        _param(request, "namespace"),
-        _param(request, "object_name"),
-    )
-    return JSONResponse(object_view(record))
-
-
-async def update_object(request: Request) -> Response:
-    body = await read_json(request)
-    record = await run_in_threadpool(
-        objects.update,
-        runtime(request),
-        context(request),
-        _param(request, "namespace"),
-        _param(request, "object_name"),
-        body,
-    )
-    return JSONResponse(object_view(record))
-
-
-async def delete_object(request: Request) -> Response:
-    await no_body(request)
-    await run_in_threadpool(
-        objects.delete,
-        runtime(request),
-        context(request),
-        _param(request, "namespace"),
-        _param(request, "object_name"),
-    )
-    return Response(status_code=204)
-
-
-# --- properties --------------------------------------------------------------------------
-
-
-async def list_properties(request: Request) -> Response:
-    await no_body(request)
-    found = await run_in_threadpool(
-        properties.list_properties,
-        runtime(request),
-        context(request),
-        _param(request, "namespace"),
-    )
-    return JSONResponse({"properties": {p.name: p.definition for p in found}})
-
-
-async def create_property(request: Request) -> Response:
-    body = await read_json(request)
-    record = await run_in_threadpool(
-        properties.create, runtime(request), context(request), _param(request, "namespace"), body
-    )
-    return JSONResponse(property_view(record), status_code=201)
-
-
-async def delete_properties(request: Request) -> Response:
-    await no_body(request)
-    await run_in_threadpool(
-        properties.delete_all, runtime(request), context(request), _param(request, "namespace")
-    )
-    return Response(status_code=204)
-
-
-async def show_property(request: Request) -> Response:
-    await no_body(request)
-    record = await run_in_threadpool(
-        properties.show,
-        runtime(request),
-        context(request),
-        _param(request, "namespace"),
-        _param(request, "property_name"),
-        request.query_params.get("resource_type"),
-    )
-    return JSONResponse(property_view(record))
-
-
-async def update_property(request: Request) -> Response:
-    body = await read_json(request)
-    record = await run_in_threadpool(
-        properties.update,
-        runtime(request),
-        context(request),
-        _param(request, "namespace"),
-        _param(request, "property_name"),
-        body,
-    )
-    return JSONResponse(property_view(record))
-
-
-async def delete_property(request: Request) -> Response:
-    await no_body(request)
-    await run_in_threadpool(
-        properties.delete,
-        runtime(request),
-        context(request),
-        _param(request, "namespace"),
-        _param(request, "property_name"),
-    )
-    return Response(status_code=204)
-
-
-# --- tags --------------------------------------------------------------------------------
-
-
-async def list_tags(request: Request) -> Response:
-    await no_body(request)
-    found = await run_in_threadpool(
-        tags.list_tags,
-        runtime(request),
-        context(request),
-        _param(request, "namespace"),
-        request.query_params.multi_items(),
-    )
-    return JSONResponse({"tags": [{"name": t.name} for t in found]})
-
-
-async def create_tags(request: Request) -> Response:
-    body = await read_json(request)
-    created = await run_in_threadpool(
-        tags.create_many, runtime(request), context(request), _param(request, "namespace"), body
-    )
-    return JSONResponse({"tags": [{"name": t.name} for t in created]}, status_code=201)
-
-
-async def delete_tags(request: Request) -> Response:
-    await no_body(request)
-    await run_in_threadpool(
-        tags.delete_all, runtime(request), context(request), _param(request, "namespace")
-    )
-    return Response(status_code=204)
-
-
-async def show_tag(request: Request) -> Response:
-    await no_body(request)
-    record = await run_in_threadpool(
-        tags.show,
-        runtime(request),
-        context(request),
-        _param(request, "namespace"),
-        _param(request, "tag_name"),
-    )
-    return JSONResponse(tag_view(record))
-
-
-async def create_tag(request: Request) -> Response:
-    await no_body(request)
-    record = await run_in_threadpool(
-        tags.create,
-        runtime(request),
-        context(request),
-        _param(request, "namespace"),
-        _param(request, "tag_name"),
-    )
-    return JSONResponse(tag_view(record), status_code=201)
-
-
-async def update_tag(request: Request) -> Response:
-    body = await read_json(request)
-    record = await run_in_threadpool(
-        tags.update,
-        runtime(request),
-        context(request),
-        _param(request, "namespace"),
-        _param(request, "tag_name"),
-        body,
-    )
-    return JSONResponse(tag_view(record))
-
-
-async def delete_tag(request: Request) -> Response:
-    await no_body(request)
-    await run_in_threadpool(
-        tags.delete,
-        runtime(request),
-        context(request),
-        _param(request, "namespace"),
-        _param(request, "tag_name"),
-    )
-    return Response(status_code=204)
-
-
-# --- resource types ----------------------------------------------------------------------
-
-
-async def list_resource_types(request: Request) -> Response:
-    await no_body(request)
-    found = await run_in_threadpool(
-        resource_types.list_resource_types, runtime(request), context(request)
-    )
-    return JSONResponse({"resource_types": [resource_type_view(r) for r in found]})
-
-
-async def list_associations(request: Request) -> Response:
-    await no_body(request)
-    found = await run_in_threadpool(
-        resource_types.list_associations,
-        runtime(request),
-        context(request),
-        _param(request, "namespace"),
-    )
-    return JSONResponse({"resource_type_associations": [association_view(a) for a in found]})
-
-
-async def create_association(request: Request) -> Response:
-    body = await read_json(request)
-    record = await run_in_threadpool(
-        resource_types.create_association,
-        runtime(request),
-        context(request),
-        _param(request, "namespace"),
-        body,
-    )
-    return JSONResponse(association_view(record), status_code=201)
-
-
-async def delete_association(request: Request) -> Response:
-    await no_body(request)
-    await run_in_threadpool(
-        resource_types.delete_association,
-        runtime(request),
-        context(request),
-        _param(request, "namespace"),
-        _param(request, "resource_type"),
-    )
-    return Response(status_code=204)
+def _associations_body(found: list[AssociationRecord]) -> dict[str, Any]:
+    return {"resource_type_associations": [association_view(a) for a in found]}
 
 
 # --- schemas -----------------------------------------------------------------------------
@@ -468,35 +222,87 @@ def _schema_endpoint(document: dict[str, Any]) -> Endpoint:
 def routes() -> list[tuple[str, Endpoint, str]]:
     """(path, handler, method) for every metadef route; the application builds the routes."""
     ns = f"{_NAMESPACES}/{{namespace}}"
+    n = ("namespace",)
+    obj, prop, tag = (*n, "object_name"), (*n, "property_name"), (*n, "tag_name")
     table: list[tuple[str, Endpoint, str]] = [
-        ("/v2/metadefs/resource_types", list_resource_types, "GET"),
-        (_NAMESPACES, list_namespaces, "GET"),
+        (
+            "/v2/metadefs/resource_types",
+            _endpoint(resource_types.list_resource_types, view=_resource_types_body),
+            "GET",
+        ),
+        (
+            _NAMESPACES,
+            _endpoint(namespaces.list_namespaces, query=_all_query, view=_namespace_page),
+            "GET",
+        ),
         (_NAMESPACES, create_namespace, "POST"),
-        (ns, show_namespace, "GET"),
-        (ns, update_namespace, "PUT"),
-        (ns, delete_namespace, "DELETE"),
-        (f"{ns}/resource_types", list_associations, "GET"),
-        (f"{ns}/resource_types", create_association, "POST"),
-        (f"{ns}/resource_types/{{resource_type}}", delete_association, "DELETE"),
-        (f"{ns}/objects", list_objects, "GET"),
-        (f"{ns}/objects", create_object, "POST"),
-        (f"{ns}/objects", delete_objects, "DELETE"),
-        (f"{ns}/objects/{{object_name}}", show_object, "GET"),
-        (f"{ns}/objects/{{object_name}}", update_object, "PUT"),
-        (f"{ns}/objects/{{object_name}}", delete_object, "DELETE"),
-        (f"{ns}/properties", list_properties, "GET"),
-        (f"{ns}/properties", create_property, "POST"),
-        (f"{ns}/properties", delete_properties, "DELETE"),
-        (f"{ns}/properties/{{property_name}}", show_property, "GET"),
-        (f"{ns}/properties/{{property_name}}", update_property, "PUT"),
-        (f"{ns}/properties/{{property_name}}", delete_property, "DELETE"),
-        (f"{ns}/tags", list_tags, "GET"),
-        (f"{ns}/tags", create_tags, "POST"),
-        (f"{ns}/tags", delete_tags, "DELETE"),
-        (f"{ns}/tags/{{tag_name}}", show_tag, "GET"),
-        (f"{ns}/tags/{{tag_name}}", create_tag, "POST"),
-        (f"{ns}/tags/{{tag_name}}", update_tag, "PUT"),
-        (f"{ns}/tags/{{tag_name}}", delete_tag, "DELETE"),
+        (ns, _endpoint(namespaces.show, n, query=_resource_type, view=detail_view), "GET"),
+        (ns, _endpoint(namespaces.update, n, body=True, view=namespace_view), "PUT"),
+        (ns, _endpoint(namespaces.delete, n), "DELETE"),
+        (
+            f"{ns}/resource_types",
+            _endpoint(resource_types.list_associations, n, view=_associations_body),
+            "GET",
+        ),
+        (
+            f"{ns}/resource_types",
+            _endpoint(
+                resource_types.create_association, n, body=True, view=association_view, status=201
+            ),
+            "POST",
+        ),
+        (
+            f"{ns}/resource_types/{{resource_type}}",
+            _endpoint(resource_types.delete_association, (*n, "resource_type")),
+            "DELETE",
+        ),
+        (f"{ns}/objects", _endpoint(objects.list_objects, n, view=_objects_body), "GET"),
+        (
+            f"{ns}/objects",
+            _endpoint(objects.create, n, body=True, view=object_view, status=201),
+            "POST",
+        ),
+        (f"{ns}/objects", _endpoint(objects.delete_all, n), "DELETE"),
+        (f"{ns}/objects/{{object_name}}", _endpoint(objects.show, obj, view=object_view), "GET"),
+        (
+            f"{ns}/objects/{{object_name}}",
+            _endpoint(objects.update, obj, body=True, view=object_view),
+            "PUT",
+        ),
+        (f"{ns}/objects/{{object_name}}", _endpoint(objects.delete, obj), "DELETE"),
+        (
+            f"{ns}/properties",
+            _endpoint(properties.list_properties, n, view=_properties_body),
+            "GET",
+        ),
+        (
+            f"{ns}/properties",
+            _endpoint(properties.create, n, body=True, view=property_view, status=201),
+            "POST",
+        ),
+        (f"{ns}/properties", _endpoint(properties.delete_all, n), "DELETE"),
+        (
+            f"{ns}/properties/{{property_name}}",
+            _endpoint(properties.show, prop, query=_resource_type, view=property_view),
+            "GET",
+        ),
+        (
+            f"{ns}/properties/{{property_name}}",
+            _endpoint(properties.update, prop, body=True, view=property_view),
+            "PUT",
+        ),
+        (f"{ns}/properties/{{property_name}}", _endpoint(properties.delete, prop), "DELETE"),
+        (f"{ns}/tags", _endpoint(tags.list_tags, n, query=_all_query, view=_tags_body), "GET"),
+        (
+            f"{ns}/tags",
+            _endpoint(tags.create_many, n, body=True, view=_tags_body, status=201),
+            "POST",
+        ),
+        (f"{ns}/tags", _endpoint(tags.delete_all, n), "DELETE"),
+        (f"{ns}/tags/{{tag_name}}", _endpoint(tags.show, tag, view=tag_view), "GET"),
+        (f"{ns}/tags/{{tag_name}}", _endpoint(tags.create, tag, view=tag_view, status=201), "POST"),
+        (f"{ns}/tags/{{tag_name}}", _endpoint(tags.update, tag, body=True, view=tag_view), "PUT"),
+        (f"{ns}/tags/{{tag_name}}", _endpoint(tags.delete, tag), "DELETE"),
     ]
     for kind, document in schemas.DOCUMENTS.items():
         table.append((f"/v2/schemas/metadefs/{kind}", _schema_endpoint(document), "GET"))
