@@ -30,11 +30,19 @@ class Base(DeclarativeBase):
     pass
 
 
-class SoftDelete:
+class Timestamps:
+    """When a row was created and last changed."""
+
     created_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
     updated_at: Mapped[datetime.datetime | None] = mapped_column(DateTime, default=utcnow)
-    deleted_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
-    deleted: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+
+
+class SoftDelete(Timestamps):
+    """Timestamps, and a deletion that marks the row instead of removing it."""
+
+    # sort_order: after the timestamps, as the migrations lay the columns out.
+    deleted_at: Mapped[datetime.datetime | None] = mapped_column(DateTime, sort_order=1)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False, sort_order=1)
 
 
 class ExactString(TypeDecorator[str]):
@@ -218,12 +226,7 @@ class ImageUpload(Base):
 # every index length limit).
 
 
-class MetadefTimestamps:
-    created_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
-    updated_at: Mapped[datetime.datetime | None] = mapped_column(DateTime, default=utcnow)
-
-
-class MetadefNamespace(MetadefTimestamps, Base):
+class MetadefNamespace(Timestamps, Base):
     __tablename__ = "metadef_namespaces"
     __table_args__ = (
         UniqueConstraint("namespace", name="uq_metadef_namespaces_namespace"),
@@ -259,7 +262,7 @@ class MetadefNamespace(MetadefTimestamps, Base):
     )
 
 
-class MetadefObject(MetadefTimestamps, Base):
+class MetadefObject(Timestamps, Base):
     __tablename__ = "metadef_objects"
     __table_args__ = (
         UniqueConstraint("namespace_id", "name", name="uq_metadef_objects_namespace_id_name"),
@@ -277,7 +280,7 @@ class MetadefObject(MetadefTimestamps, Base):
     namespace: Mapped[MetadefNamespace] = relationship(back_populates="objects")
 
 
-class MetadefProperty(MetadefTimestamps, Base):
+class MetadefProperty(Timestamps, Base):
     __tablename__ = "metadef_properties"
     __table_args__ = (
         UniqueConstraint("namespace_id", "name", name="uq_metadef_properties_namespace_id_name"),
@@ -292,7 +295,7 @@ class MetadefProperty(MetadefTimestamps, Base):
     namespace: Mapped[MetadefNamespace] = relationship(back_populates="properties")
 
 
-class MetadefTag(MetadefTimestamps, Base):
+class MetadefTag(Timestamps, Base):
     __tablename__ = "metadef_tags"
     __table_args__ = (
         UniqueConstraint("namespace_id", "name", name="uq_metadef_tags_namespace_id_name"),
@@ -305,7 +308,7 @@ class MetadefTag(MetadefTimestamps, Base):
     namespace: Mapped[MetadefNamespace] = relationship(back_populates="tags")
 
 
-class MetadefResourceType(MetadefTimestamps, Base):
+class MetadefResourceType(Timestamps, Base):
     __tablename__ = "metadef_resource_types"
     __table_args__ = (UniqueConstraint("name", name="uq_metadef_resource_types_name"),)
 
@@ -314,7 +317,7 @@ class MetadefResourceType(MetadefTimestamps, Base):
     protected: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
 
 
-class MetadefNamespaceResourceType(MetadefTimestamps, Base):
+class MetadefNamespaceResourceType(Timestamps, Base):
     """A namespace applies to a resource type, its properties named with ``prefix``."""
 
     __tablename__ = "metadef_namespace_resource_types"
