@@ -12,6 +12,7 @@ from typing import Any
 from glimpse import errors
 from glimpse.context import RequestContext
 from glimpse.db.models import ImageProperty, utcnow
+from glimpse.imports import decompression
 from glimpse.notifications import payloads
 from glimpse.runtime import Runtime
 from glimpse.services import access, import_targets, tasks
@@ -48,8 +49,8 @@ def start_import(
         raise errors.BadRequest(f"Unknown import method name '{name}'.")
     uri = method.get("uri")
     decompress = method.get("decompress")
-    if decompress is not None and decompress not in ("gzip", "xz", "zstd", "auto"):
-        raise errors.BadRequest("'decompress' must be one of gzip, xz, zstd, auto.")
+    if decompress is not None and decompress not in decompression.MODES:
+        raise errors.BadRequest(f"'decompress' must be one of {', '.join(decompression.MODES)}.")
     expected = method.get("expected_hash")
     if expected is not None:
         _check_expected_hash(rt, expected)

@@ -190,6 +190,10 @@ def test_import_errors(api: httpx.Client) -> None:
     assert api.post(path, json={}).status_code == 400
     assert api.post(path, json={"method": {"name": "sneakernet"}}).status_code == 400
     assert api.post(path, json={"method": {"name": "web-download"}}).status_code == 400
+    rar = {"name": "web-download", "uri": "http://127.0.0.1:1/x", "decompress": "rar"}
+    refused = api.post(path, json={"method": rar})
+    assert refused.status_code == 400
+    assert "must be one of gzip, xz, zstd, auto" in refused.text
     # glance-direct needs staged data
     assert api.post(path, json={"method": {"name": "glance-direct"}}).status_code == 409
     missing = "/v2/images/3c6b0a3e-2f4f-4d33-9d2c-1c2f1bb4c0de/import"
