@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,6 +26,7 @@ from glimpse.db.models import Image, ImageLocation, ImageMember, ImageProperty, 
 from glimpse.runtime import Runtime
 from glimpse.services import scrub
 from tests.support.client import Api
+from tests.support.polling import wait_for
 from tests.support.server import free_port
 
 SCRUBBER = str(Path(sys.executable).with_name("glimpse-scrubber"))
@@ -354,25 +354,18 @@ def test_options_that_cannot_be_combined(tmp_path: Path, args: tuple[str, ...]) 
     assert not (tmp_path / "unused.sqlite").exists()
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
-
-
 def test_the_daemon_scrubs_every_wakeup_time_and_blocks_restores_while_it_runs(
     api: Api, scrubber: Scrubber, engine: Engine, tmp_path: Path
 ) -> None:
     log = tmp_path / "daemon.log"
     daemon = scrubber.start_daemon(log, wakeup_time=1)
     try:
-        wait_for(lambda: scrubber.pid_file.exists())
+        wait_for(lambda: scrubber.pid_file.exists(), "the daemon's pid file", 60)
         assert scrubber.pid_file.read_text().strip() == str(daemon.pid)
 
         image = image_with_data(api)
         delete(api, image["id"])
-        wait_for(lambda: state(engine, image["id"])[0] == "deleted")
+        wait_for(lambda: state(engine, image["id"])[0] == "deleted", "the image to be scrubbed", 60)
         assert not data_file(tmp_path, image["id"]).exists()
 
         blocked = scrubber.run("--restore", image["id"])
@@ -404,7 +397,11 @@ def test_database_errors_stop_a_single_pass_but_not_the_daemon(tmp_path: Path) -
     log = tmp_path / "daemon.log"
     daemon = scrubber.start_daemon(log, wakeup_time=1)
     try:
-        wait_for(lambda: log.read_text().count("Cannot read pending_delete images") >= 2)
+        wait_for(
+            lambda: log.read_text().count("Cannot read pending_delete images") >= 2,
+            "two failed passes in the log",
+            60,
+        )
         assert daemon.poll() is None
     finally:
         daemon.send_signal(signal.SIGTERM)

@@ -15,11 +15,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
-import openstack
 import pytest
 from openstack.connection import Connection
 
 from tests.data_path.conftest import store_dir
+from tests.support import sdk
 from tests.support.server import Server, running
 
 # openstacksdk warns about its own deprecated internals on every call.
@@ -117,12 +117,7 @@ def test_glance_create_upload_download_round_trip(
 
 @pytest.fixture
 def conn(server: Server) -> Iterator[Connection]:
-    connection = openstack.connection.Connection(
-        auth_type="admin_token",
-        auth={"endpoint": server.url, "token": ALICE},
-        image_endpoint_override=server.url,
-        image_api_version="2",
-    )
+    connection = sdk.connection(server.url, ALICE)
     yield connection
     connection.close()
 
