@@ -29,7 +29,7 @@ from concurrent.futures import Future as ConcurrentFuture
 from typing import TypeVar
 
 from glimpse.data.blocks import Block, BlockPool
-from glimpse.store.base import DEFAULT_CHUNK_SIZE, BytesLike, StoredObject, StoreDriver, StoreWriter
+from glimpse.store.base import BytesLike, StoredObject, StoreDriver, StoreWriter
 
 LOG = logging.getLogger(__name__)
 
@@ -42,8 +42,8 @@ DEFAULT_BLOCK_SIZE = 4 << 20
 DEFAULT_DEPTH = 2
 #: Idle blocks each process keeps for the next uploads.
 _IDLE_BLOCKS_KEPT = 8
-#: Chunks a streamed read fetches ahead of the consumer.
-DEFAULT_READ_AHEAD = 4
+#: Bytes a streamed read fetches ahead of the consumer (at least two chunks).
+DEFAULT_READ_AHEAD_BYTES = 4 << 20
 #: ``os_hash_value`` is a 128-character column (Glance's limit).
 MAX_HEXDIGEST_LENGTH = 128
 
@@ -187,7 +187,8 @@ async def store_stream(
             raise SizeMismatch(expected_size, received)
         while in_flight:
             await settle_oldest()
-        stored = await writer_lane.call(writer.commit)
+        # The MD5 lane is done: a store that reports an MD5 checks its copy against it.
+        stored = await writer_lane.call(functools.partial(writer.commit_with_md5, md5.hexdigest()))
     except BaseException:
         for lane in hash_lanes:
             lane.close()
@@ -305,8 +306,8 @@ async def iter_store(
     offset: int = 0,
     length: int | None = None,
     *,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
-    read_ahead: int = DEFAULT_READ_AHEAD,
+    chunk_size: int | None = None,
+    read_ahead: int | None = None,
     executor: Executor | None = None,
 ) -> StoreStream:
     """Open a ranged read of ``uri`` and return an async iterator of its chunks.
@@ -320,8 +321,14 @@ async def iter_store(
 
     The driver runs in ``executor`` (default: the loop's), one call at a time
     per stream, keeping up to ``read_ahead`` chunks ready so disk or network
-    reads overlap with sending.
+    reads overlap with sending. ``chunk_size`` defaults to the driver's
+    ``read_chunk_size``, ``read_ahead`` to DEFAULT_READ_AHEAD_BYTES worth of
+    chunks, at least two.
     """
+    if chunk_size is None:
+        chunk_size = driver.read_chunk_size
+    if read_ahead is None:
+        read_ahead = max(2, DEFAULT_READ_AHEAD_BYTES // chunk_size)
     if read_ahead <= 0:
         raise ValueError("read_ahead must be positive")
     loop = asyncio.get_running_loop()

@@ -193,10 +193,15 @@ async def _write_one(
         raise
     except Exception as exc:
         raise ImportFailed(str(getattr(exc, "message", exc))) from exc
-    writer = await _begin_write(rt, image_id, driver)
+    try:
+        size = await run_in_threadpool(source_driver.stat, source_uri)
+    except StoreError as exc:
+        raise ImportFailed(f"The staged data cannot be read: {exc}") from exc
+    # With its size, an object store streams the data rather than buffering it.
+    writer = await _begin_write(rt, image_id, driver, size)
     try:
         progress.done = 0
-        progress.total = await run_in_threadpool(source_driver.stat, source_uri)
+        progress.total = size
         body = await iter_store(source_driver, source_uri)
     except BaseException as exc:
         await run_in_threadpool(writer.abort)
@@ -215,7 +220,7 @@ async def _write_one(
             writer,
             hash_algo=str(rt.conf.hashing_algorithm),
             size_limit=size_limit,
-            expected_size=None,
+            expected_size=size,
             on_limit=on_limit,
         )
     except SizeMismatch as exc:
@@ -254,10 +259,10 @@ def _limits(rt: Runtime, image_id: str, copy: bool) -> tuple[int | None, Any]:
     return size_limit, on_limit
 
 
-async def _begin_write(rt: Runtime, image_id: str, driver: StoreDriver) -> StoreWriter:
+async def _begin_write(rt: Runtime, image_id: str, driver: StoreDriver, size: int) -> StoreWriter:
     try:
         try:
-            return await run_in_threadpool(driver.begin_write, image_id)
+            return await run_in_threadpool(driver.begin_write, image_id, size)
         except StoreConflict:
             # Data an earlier attempt wrote but never recorded; unless a location of the
             # image points at it, nobody can reach it.
@@ -267,7 +272,7 @@ async def _begin_write(rt: Runtime, image_id: str, driver: StoreDriver) -> Store
                     f"Store {driver.store_id} already holds data for this image."
                 ) from None
             await run_in_threadpool(_discard, driver, uri_for(image_id))
-            return await run_in_threadpool(driver.begin_write, image_id)
+            return await run_in_threadpool(driver.begin_write, image_id, size)
     except StoreError as exc:
         raise ImportFailed(image_data.store_failure(exc).message) from exc
 

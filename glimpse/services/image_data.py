@@ -188,13 +188,14 @@ async def _receive(
     limits: _Limits,
     hash_algo: str,
 ) -> PipelineResult:
+    expected = req.content_length if req.content_length is not None else req.declared_size
     try:
-        writer = await run_in_threadpool(driver.begin_write, image_id)
+        # The pipeline never writes more than `expected`, and commits only once it all came.
+        writer = await run_in_threadpool(driver.begin_write, image_id, expected)
     except StoreConflict as exc:
         raise errors.Conflict(f"Image {image_id} already has data in the store.") from exc
     except StoreError as exc:
         raise store_failure(exc, _place(rt, driver)) from exc
-    expected = req.content_length if req.content_length is not None else req.declared_size
     heartbeat = asyncio.ensure_future(_heartbeat(rt, image_id))
     inspector = StreamInspector() if driver is not rt.stores.staging else None
     chunks = _inspected(req.chunks, inspector) if inspector is not None else req.chunks

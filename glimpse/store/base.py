@@ -61,6 +61,15 @@ class StoreWriter(abc.ABC):
         partial byte itself.
         """
 
+    def commit_with_md5(self, md5: str) -> StoredObject:
+        """:meth:`commit`, for a caller that computed the MD5 of everything written.
+
+        A driver whose store computes one too (an object's ETag) compares them
+        rather than hashing the bytes again, and fails the commit, storing
+        nothing, when they differ. By default, :meth:`commit`.
+        """
+        return self.commit()
+
     @abc.abstractmethod
     def abort(self) -> None:
         """Discard every byte written so far.
@@ -99,6 +108,9 @@ class StoreDriver(abc.ABC):
     schemes: ClassVar[tuple[str, ...]] = ()
     #: True for drivers that only read (``begin_write`` and ``delete`` are unsupported).
     read_only: ClassVar[bool] = False
+    #: Chunk size of whole-image streamed reads (downloads, imports): larger for
+    #: stores where each chunk costs more than a system call.
+    read_chunk_size: ClassVar[int] = DEFAULT_CHUNK_SIZE
 
     def properties(self) -> dict[str, Any]:
         """What ``GET /v2/info/stores/detail`` shows of the store, under Glance's names.
@@ -132,8 +144,15 @@ class StoreDriver(abc.ABC):
         return False
 
     @abc.abstractmethod
-    def begin_write(self, image_id: str) -> StoreWriter:
+    def begin_write(self, image_id: str, size: int | None = None) -> StoreWriter:
         """Start writing the data of ``image_id``.
+
+        ``size``, when the caller knows it, is exactly how many bytes it will
+        write: a driver may then choose how to store the data up front (one
+        object or pieces) and stream each request. Other amounts are the
+        caller's error: drivers that use the size raise ValueError on a write
+        past it and on a commit short of it (discarding what was written).
+        ``None`` (unknown) always works.
 
         Raises :class:`~glimpse.store.errors.StoreConflict` when data for that
         image already exists in this store.

@@ -147,7 +147,7 @@ class FilesystemStore(StoreDriver):
             "thin_provisioning": False,
         }
 
-    def begin_write(self, image_id: str) -> StoreWriter:
+    def begin_write(self, image_id: str, size: int | None = None) -> StoreWriter:
         final_path = self._final_path(image_id)
         # Checked here as well as at commit so a conflicting upload fails
         # before the client has sent its body.

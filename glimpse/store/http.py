@@ -118,7 +118,7 @@ class HttpStore(StoreDriver):
         """``uri`` without credentials; see :func:`public_uri`."""
         return public_uri(uri)
 
-    def begin_write(self, image_id: str) -> StoreWriter:
+    def begin_write(self, image_id: str, size: int | None = None) -> StoreWriter:
         raise StoreUnsupported("The http store is read-only: image data cannot be uploaded to it")
 
     def delete(self, uri: str) -> None:

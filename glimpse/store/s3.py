@@ -9,14 +9,18 @@ HTTPS. Access and secret key are percent-quoted (RFC 1738), which Glance did
 not do: keys holding ``:``, ``/`` or ``+`` then survive the round trip. Those
 URIs carry a secret: show people :func:`public_uri` instead.
 
-An image that ends within one part buffer (``large_object_chunk_size``) and
-within ``large_object_size`` is stored with one PUT; anything larger goes up as
-a multipart upload of ``large_object_chunk_size`` parts (at least 5 MiB, the
-S3 minimum for every part but the last). Both the PUT and the completion carry
-``If-None-Match: *``, so data of an image is never overwritten.
+An image of at most ``large_object_size`` bytes is stored with one PUT;
+anything larger goes up as a multipart upload of ``large_object_chunk_size``
+parts (at least 5 MiB, the S3 minimum for every part but the last). Both the PUT
+and the completion carry ``If-None-Match: *``, so data of an image is never
+overwritten. When the size of the image is known, request bodies are streamed
+as the image arrives; otherwise each part is buffered (its length must be sent
+first) and sent while the next one fills (:mod:`glimpse.store.segmented`).
 
-Payloads are sent unsigned and without SDK checksums: the pipeline hashes the
-data once, and TLS protects it on the wire.
+Bodies go out through presigned URLs (SigV4, unsigned payload) and without SDK
+checksums: the pipeline hashes the data once, and each body's MD5, computed as
+it is sent, is compared with the ETag S3 answers (an MD5 unless the object is
+encrypted with KMS or customer keys).
 """
 
 from __future__ import annotations
@@ -24,10 +28,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import re
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import IO, Any
+from typing import Any
 from urllib.parse import quote, unquote
 
 import boto3
@@ -50,6 +56,7 @@ from glimpse.store.errors import (
     StoreUnavailable,
 )
 from glimpse.store.segmented import SegmentedWriter
+from glimpse.store.streamed_put import PutAnswer, PutRefused, StreamedPut
 
 _LOG = logging.getLogger(__name__)
 
@@ -60,6 +67,8 @@ DEFAULT_LARGE_OBJECT_CHUNK_SIZE = 10 * MiB
 #: S3 rules: every part but the last has at least 5 MiB; at most 10000 parts.
 MIN_PART_SIZE = 5 * MiB
 MAX_PARTS = 10000
+#: Lifetime of the presigned URL of one streamed request (checked when it starts).
+PRESIGNED_SECONDS = 900
 
 _SCHEMES = {"s3": "http", "s3+http": "http", "s3+https": "https"}
 _ADDRESSING_STYLES = {"auto": "auto", "path": "path", "virtual": "virtual"}
@@ -135,8 +144,9 @@ def options() -> list[cfg.Opt]:
         ),
         cfg.StrOpt(
             "s3_upload_buffer_dir",
-            help="Directory to buffer upload parts in. Defaults to the system's temporary "
-            "directory.",
+            help="Directory to buffer upload parts in when the size of an image is not "
+            "known and parts are larger than 16 MB (smaller ones are buffered in memory). "
+            "Defaults to the system's temporary directory.",
         ),
     ]
 
@@ -209,6 +219,9 @@ def _store_error(exc: Exception, action: str) -> StoreError:
     message = f"S3 could not {action}: {exc}"
     if isinstance(exc, boto_errors.ClientError):
         code, status = _error_code(exc), _status(exc)
+        if code == "NoSuchUpload":
+            # Another node's purge_uploads, or a lifecycle rule, aborted it.
+            return StoreUnavailable(f"{message} (the multipart upload was aborted meanwhile)")
         if code in _AUTH_CODES or status in (401, 403):
             return StoreAuthError(message)
         if code in _NOT_FOUND_CODES or status == 404:
@@ -265,6 +278,8 @@ class S3Store(StoreDriver):
     """
 
     read_only = False
+    #: Fewer, larger chunks: each one costs a thread hop and a trip through the HTTP client.
+    read_chunk_size = 4 * MiB
     #: Every scheme of the locations this driver reads (``scheme`` is the one it writes).
     schemes = tuple(_SCHEMES)
     store_type = "s3"
@@ -316,7 +331,9 @@ class S3Store(StoreDriver):
         self.buffer_dir = buffer_dir
         self.store_id = store_id
         self.scheme = "s3+https" if self.endpoint.startswith("https://") else "s3"
+        self._max_attempts = max_attempts
         self._config = Config(
+            signature_version="s3v4",
             s3={
                 "addressing_style": _ADDRESSING_STYLES[bucket_url_format],
                 "payload_signing_enabled": False,
@@ -328,6 +345,7 @@ class S3Store(StoreDriver):
             read_timeout=read_timeout,
         )
         self._verify: bool | str = cacert or True
+        self._tls: ssl.SSLContext | None = None
         self.client = self._new_client(access_key, secret_key)
 
     def __repr__(self) -> str:
@@ -372,7 +390,7 @@ class S3Store(StoreDriver):
             location.access_key == self.access_key and location.secret_key != self._secret_key
         )
 
-    def begin_write(self, image_id: str) -> StoreWriter:
+    def begin_write(self, image_id: str, size: int | None = None) -> StoreWriter:
         location = self._own_location(image_id)
         public = location.uri(credentials=False)
         # Checked here as well as at commit so a conflicting upload fails
@@ -388,7 +406,7 @@ class S3Store(StoreDriver):
             raise _store_error(exc, f"check {public}") from exc
         else:
             raise StoreConflict(f"Image data already exists at {public}")
-        return _S3Writer(self, location)
+        return _S3Writer(self, location, size)
 
     def read(
         self,
@@ -547,6 +565,82 @@ class S3Store(StoreDriver):
             return location, self.client
         return location, self._new_client(location.access_key, location.secret_key or "")
 
+    def _start_put(
+        self,
+        operation: str,
+        params: dict[str, Any],
+        headers: dict[str, str],
+        length: int,
+        *,
+        digest: bool = True,
+    ) -> StreamedPut:
+        """Start a streamed request of ``operation`` (``put_object``, ``upload_part``).
+
+        ``headers`` must be those ``params`` put in the request (they are
+        signed). Nothing of the body has gone out when S3 refuses the request,
+        so a missing bucket is created (when allowed), and an S3 that cannot be
+        reached or answers 5xx is tried again, as botocore would.
+        """
+        created = False
+        attempt, backoff = 1, 0.5
+        while True:
+            try:
+                url = self.client.generate_presigned_url(
+                    operation,
+                    Params={"Bucket": self.bucket, **params},
+                    ExpiresIn=PRESIGNED_SECONDS,
+                )
+                return StreamedPut(
+                    url,
+                    headers,
+                    length,
+                    timeout=self._config.read_timeout,
+                    ssl_context=self._ssl_context(),
+                    digest=digest,
+                )
+            except PutRefused as exc:
+                error = _answer_error(exc.answer, operation)
+                if _error_code(error) == "NoSuchBucket":
+                    if not self.create_bucket_on_put:
+                        raise self._no_bucket() from exc
+                    if not created:
+                        created = True
+                        try:
+                            self._create_bucket()
+                        except _BACKEND_ERRORS as failure:
+                            raise _store_error(failure, f"create {self.bucket}") from failure
+                        continue
+                if exc.answer.status < 500 or attempt >= self._max_attempts:
+                    raise self._write_error(error, f"write {params['Key']}") from exc
+            except OSError as exc:
+                if attempt >= self._max_attempts:
+                    raise _store_error(
+                        boto_errors.ConnectionError(error=exc), f"write {params['Key']}"
+                    ) from exc
+            except _BACKEND_ERRORS as exc:
+                raise _store_error(exc, f"write {params['Key']}") from exc
+            attempt += 1
+            time.sleep(backoff)
+            backoff *= 2
+
+    def _write_error(self, exc: Exception, action: str) -> StoreError:
+        """The store's error for a write request that failed."""
+        if isinstance(exc, boto_errors.ClientError) and _error_code(exc) == "NoSuchBucket":
+            return self._no_bucket()
+        return _store_error(exc, action)
+
+    def _no_bucket(self) -> StoreUnavailable:
+        return StoreUnavailable(
+            f"The bucket {self.bucket!r} does not exist; create it or set "
+            "s3_store_create_bucket_on_put"
+        )
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        if self._tls is None:
+            cafile = self._verify if isinstance(self._verify, str) else None
+            self._tls = ssl.create_default_context(cafile=cafile)
+        return self._tls
+
     def _in_bucket(self, request: Callable[[], Any]) -> Any:
         """Run a request that creates an object, creating the missing bucket when allowed."""
         try:
@@ -555,10 +649,11 @@ class S3Store(StoreDriver):
             if _error_code(exc) != "NoSuchBucket":
                 raise
             if not self.create_bucket_on_put:
-                raise StoreUnavailable(
-                    f"The bucket {self.bucket!r} does not exist; create it or set "
-                    "s3_store_create_bucket_on_put"
-                ) from exc
+                raise self._no_bucket() from exc
+        self._create_bucket()
+        return request()
+
+    def _create_bucket(self) -> None:
         bucket: dict[str, Any] = {"Bucket": self.bucket}
         if self.region_name != "us-east-1":
             bucket["CreateBucketConfiguration"] = {"LocationConstraint": self.region_name}
@@ -568,16 +663,19 @@ class S3Store(StoreDriver):
             # Another writer may have been first.
             if _error_code(exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                 raise
-        return request()
 
 
 class _S3Writer(SegmentedWriter):
     """Parts of one multipart upload, started with the first part and completed at commit."""
 
-    def __init__(self, store: S3Store, location: S3Location) -> None:
+    # Parts are small (10 MiB by default) and S3 takes a while to answer each.
+    finishes_in_background = True
+
+    def __init__(self, store: S3Store, location: S3Location, size: int | None) -> None:
         super().__init__(
             piece_size=store.large_object_chunk_size,
             large_object_size=store.large_object_size,
+            size=size,
             buffer_dir=store.buffer_dir,
             uri=location.uri(),
             public_uri=location.uri(credentials=False),
@@ -585,66 +683,75 @@ class _S3Writer(SegmentedWriter):
         self._store = store
         self._location = location
         self._upload_id: str | None = None
-        self._parts: list[dict[str, Any]] = []
+        # Written by the thread that sends a buffered part, read after it is done.
+        self._parts: dict[int, str] = {}
 
     @property
     def upload_id(self) -> str | None:
         """The multipart upload in progress, if any (exposed for tests and debugging)."""
         return self._upload_id
 
-    def _put_whole(self, buffer: IO[bytes], length: int) -> None:
+    def _start_whole(self, length: int) -> StreamedPut:
+        return self._store._start_put(
+            "put_object",
+            {"Key": self._location.key, "IfNoneMatch": "*"},
+            {"If-None-Match": "*"},
+            length,
+            digest=False,
+        )
+
+    def _start_piece(self, number: int, length: int | None) -> StreamedPut:
         store = self._store
-
-        def put() -> Any:
-            buffer.seek(0)  # again, when the first try only found the bucket missing
-            return store.client.put_object(
-                Bucket=store.bucket,
-                Key=self._location.key,
-                Body=buffer,
-                ContentLength=length,
-                IfNoneMatch="*",
-            )
-
-        with self._translated():
-            store._in_bucket(put)
-
-    def _put_piece(self, buffer: IO[bytes], length: int, number: int) -> None:
-        store = self._store
+        assert length is not None, "S3 parts are sent with their length"
         if number > MAX_PARTS:
             raise StoreFull(
                 f"Image data exceeds {MAX_PARTS} parts of {store.large_object_chunk_size} bytes, "
                 "the most one S3 multipart upload holds; raise large_object_chunk_size"
             )
-        with self._translated():
-            if self._upload_id is None:
+        if self._upload_id is None:
+            with self._translated():
                 response = store._in_bucket(
                     lambda: store.client.create_multipart_upload(
                         Bucket=store.bucket, Key=self._location.key
                     )
                 )
-                self._upload_id = str(response["UploadId"])
-            response = store.client.upload_part(
-                Bucket=store.bucket,
-                Key=self._location.key,
-                UploadId=self._upload_id,
-                PartNumber=number,
-                Body=buffer,
-                ContentLength=length,
+            self._upload_id = str(response["UploadId"])
+        return store._start_put(
+            "upload_part",
+            {"Key": self._location.key, "UploadId": self._upload_id, "PartNumber": number},
+            {},
+            length,
+        )
+
+    def _whole_stored(self, request: StreamedPut, answer: PutAnswer) -> None:
+        if self.image_md5 is not None and not _etag_matches(answer, self.image_md5):
+            # If-None-Match made it ours: nobody else's data is removed.
+            with self._translated():
+                self._store.client.delete_object(Bucket=self._store.bucket, Key=self._location.key)
+            raise StoreError(_etag_mismatch(self._location.key, answer, self.image_md5, request))
+
+    def _piece_stored(self, number: int, request: StreamedPut, answer: PutAnswer) -> None:
+        assert request.md5 is not None
+        md5 = request.md5.hexdigest()
+        if not _etag_matches(answer, md5):
+            raise StoreError(
+                _etag_mismatch(f"part {number} of {self._location.key}", answer, md5, request)
             )
-        self._parts.append({"PartNumber": number, "ETag": response["ETag"]})
+        self._parts[number] = answer.headers.get("etag", "")
 
     def _join(self) -> None:
+        parts = [{"PartNumber": n, "ETag": self._parts[n]} for n in sorted(self._parts)]
         with self._translated():
             self._store.client.complete_multipart_upload(
                 Bucket=self._store.bucket,
                 Key=self._location.key,
                 UploadId=self._upload_id,
-                MultipartUpload={"Parts": self._parts},
+                MultipartUpload={"Parts": parts},
                 IfNoneMatch="*",
             )
 
     def _discard_pieces(self) -> None:
-        self._parts = []
+        self._parts = {}
         upload_id, self._upload_id = self._upload_id, None
         if upload_id is None:
             return
@@ -658,13 +765,54 @@ class _S3Writer(SegmentedWriter):
         except _BACKEND_ERRORS as exc:
             _LOG.warning("Orphaned S3 multipart upload %s: %s", upload_id, exc)
 
+    def _request_error(self, exc: Exception) -> StoreError:
+        action = f"write {self._location.uri(credentials=False)}"
+        if isinstance(exc, PutRefused):
+            return self._store._write_error(_answer_error(exc.answer, "PutObject"), action)
+        return _store_error(boto_errors.ConnectionError(error=exc), action)
+
     @contextlib.contextmanager
     def _translated(self) -> Iterator[None]:
         """botocore's errors as the store's."""
         try:
             yield
         except _BACKEND_ERRORS as exc:
-            raise _store_error(exc, f"write {self._location.uri(credentials=False)}") from exc
+            action = f"write {self._location.uri(credentials=False)}"
+            raise self._store._write_error(exc, action) from exc
+
+
+def _answer_error(answer: PutAnswer, operation: str) -> boto_errors.ClientError:
+    """An S3 error answer as botocore would have raised it."""
+    text = answer.body.decode("utf-8", "replace")
+    code = re.search(r"<Code>([^<]*)</Code>", text)
+    message = re.search(r"<Message>([^<]*)</Message>", text)
+    return boto_errors.ClientError(
+        {
+            "Error": {
+                "Code": code[1] if code else str(answer.status),
+                "Message": message[1] if message else answer.reason,
+            },
+            "ResponseMetadata": {"HTTPStatusCode": answer.status},
+        },
+        operation,
+    )
+
+
+def _etag_matches(answer: PutAnswer, md5: str) -> bool:
+    """Whether S3's ETag is ``md5``, or is not an MD5 by S3's rules."""
+    encryption = answer.headers.get("x-amz-server-side-encryption", "")
+    if encryption.startswith("aws:kms") or answer.headers.get(
+        "x-amz-server-side-encryption-customer-algorithm"
+    ):
+        return True
+    return str(answer.headers.get("etag", "")).strip('"') == md5
+
+
+def _etag_mismatch(what: str, answer: PutAnswer, md5: str, request: StreamedPut) -> str:
+    return (
+        f"S3 stored {what} with ETag {answer.headers.get('etag')!r}, but the "
+        f"{request.sent} bytes sent have MD5 {md5}"
+    )
 
 
 class _S3Chunks(Iterator[bytes]):

@@ -69,8 +69,8 @@ class StagingArea(StoreDriver):
 
     # --- StoreDriver, delegated ----------------------------------------------------
 
-    def begin_write(self, image_id: str) -> StoreWriter:
-        return self.driver.begin_write(image_id)
+    def begin_write(self, image_id: str, size: int | None = None) -> StoreWriter:
+        return self.driver.begin_write(image_id, size)
 
     def read(
         self,

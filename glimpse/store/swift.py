@@ -12,13 +12,14 @@ URIs carry a secret: show people :func:`public_uri` instead.
 Authentication is Swift's v1 protocol (tempauth, swauth) or Keystone v3
 (``user`` given as ``project:user``, as Glance does).
 
-The size of an upload is unknown when it starts, so the writer buffers one
-segment (``large_object_chunk_size`` bytes, in memory then on disk). An image
-that ends within that buffer and within ``large_object_size`` is stored with
-one PUT; anything larger becomes a Static Large Object: the full buffers go up
-as segments named ``<image_id>/<writer token>/<index>`` in the same container,
-then a manifest is PUT under the image id. Both final PUTs carry
-``If-None-Match: *`` so data of an image is never overwritten.
+An image of at most ``large_object_size`` bytes is stored with one PUT;
+anything larger becomes a Static Large Object: segments of
+``large_object_chunk_size`` bytes named ``<image_id>/<writer token>/<index>`` in
+the same container, then a manifest PUT under the image id. Both final PUTs
+carry ``If-None-Match: *`` so data of an image is never overwritten. Request
+bodies are streamed as the image arrives (:mod:`glimpse.store.segmented`): with
+chunked transfer coding when the size of the image is not known, in which case
+an image past the first 4 MiB is stored as a large object.
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ import datetime
 import json
 import logging
 import secrets
+import ssl
 import time
 from collections.abc import Callable, Iterator
-from typing import IO, Any, NamedTuple
+from typing import Any, NamedTuple
 from urllib.parse import quote, unquote
 
 import requests
@@ -57,6 +59,7 @@ from glimpse.store.errors import (
     StoreUnavailable,
 )
 from glimpse.store.segmented import SegmentedWriter
+from glimpse.store.streamed_put import PutAnswer, PutRefused, StreamedPut
 
 _LOG = logging.getLogger(__name__)
 
@@ -179,8 +182,9 @@ def options() -> list[cfg.Opt]:
         ),
         cfg.StrOpt(
             "swift_upload_buffer_dir",
-            help="Directory to buffer image segments before upload to Swift. Defaults to "
-            "the system's temporary directory.",
+            help="Directory to buffer image segments before upload to Swift. Accepted "
+            "for compatibility with Glance: Glimpse streams segments to Swift as they "
+            "arrive and buffers nothing on disk.",
         ),
     ]
 
@@ -310,6 +314,8 @@ class SwiftStore(StoreDriver):
     """
 
     read_only = False
+    #: Fewer, larger chunks: each one costs a thread hop and a trip through the HTTP client.
+    read_chunk_size = 4 * MiB
     #: Every scheme of the locations this driver reads (``scheme`` is the one it writes).
     schemes = _SCHEMES
     store_type = "swift"
@@ -383,6 +389,7 @@ class SwiftStore(StoreDriver):
         # for every pooled connection.
         self._session = self._keystone_session(user, key) if auth_version in _V3 else None
         self._idle: list[swiftclient.Connection] = []
+        self._tls: ssl.SSLContext | None = None
 
     def __repr__(self) -> str:
         return (
@@ -422,7 +429,7 @@ class SwiftStore(StoreDriver):
             return False
         return location.user is None or (location.user == self.user and location.key != self._key)
 
-    def begin_write(self, image_id: str) -> StoreWriter:
+    def begin_write(self, image_id: str, size: int | None = None) -> StoreWriter:
         location = self._own_location(image_id)
         # Checked here as well as at commit so a conflicting upload fails
         # before the client has sent its body.
@@ -438,7 +445,7 @@ class SwiftStore(StoreDriver):
                 raise StoreConflict(
                     f"Image data already exists at {location.uri(credentials=False)}"
                 )
-        return _SwiftWriter(self, location)
+        return _SwiftWriter(self, location, size)
 
     def read(
         self,
@@ -686,21 +693,18 @@ class SwiftStore(StoreDriver):
     def _put(
         self,
         name: str,
-        contents: IO[bytes] | bytes,
-        length: int,
+        contents: bytes,
         headers: dict[str, str] | None = None,
         query_string: str | None = None,
     ) -> str:
-        """PUT one object into the store's container; return the etag Swift computed."""
+        """PUT a small object (a manifest) into the store's container; return its etag."""
 
         def put() -> str:
-            if not isinstance(contents, bytes):
-                contents.seek(0)
             etag: str = connection.put_object(
                 self.container,
                 name,
                 contents,
-                content_length=length,
+                content_length=len(contents),
                 headers=headers,
                 query_string=query_string,
             )
@@ -726,6 +730,100 @@ class SwiftStore(StoreDriver):
             except _BACKEND_ERRORS as exc:
                 raise _store_error(exc, f"write {self.container}/{name}") from exc
 
+    def _start_put(
+        self,
+        name: str,
+        length: int | None,
+        headers: dict[str, str] | None = None,
+        *,
+        digest: bool = True,
+    ) -> StreamedPut:
+        """Start a streamed PUT of ``name`` in the store's container.
+
+        Nothing of the body has gone out when Swift refuses the request, so an
+        expired token is renewed, a missing container created (when allowed),
+        and a Swift that cannot be reached or answers 5xx is tried again, as
+        swiftclient would.
+        """
+        refreshed = created = False
+        attempt, backoff = 0, 1.0
+        while True:
+            url, token = self._storage_auth(refresh=refreshed)
+            target = f"{url.rstrip('/')}/{quote(self.container)}/{quote(name)}"
+            try:
+                return StreamedPut(
+                    target,
+                    {"X-Auth-Token": token, **(headers or {})},
+                    length,
+                    timeout=self._timeout,
+                    ssl_context=self._ssl_context(),
+                    digest=digest,
+                )
+            except PutRefused as exc:
+                status = exc.answer.status
+                if status == 401 and not refreshed:
+                    refreshed = True
+                    continue
+                if status == 404 and self.create_container_on_put and not created:
+                    created = True
+                    self._create_container()
+                    continue
+                if status < 500 or attempt >= self._retries:
+                    raise self._put_error(exc, name) from exc
+            except OSError as exc:
+                if attempt >= self._retries:
+                    raise self._put_error(exc, name) from exc
+            attempt += 1
+            time.sleep(backoff)
+            backoff *= 2
+
+    def _put_error(self, exc: Exception, name: str) -> StoreError:
+        """The store's error for a streamed PUT of ``name`` that failed."""
+        action = f"write {self.container}/{name}"
+        if isinstance(exc, PutRefused):
+            answer = exc.answer
+            if answer.status == 404:
+                return StoreUnavailable(
+                    f"The container {self.container!r} does not exist in Swift; create it "
+                    "or set swift_store_create_container_on_put"
+                )
+            detail = answer.body.decode("utf-8", "replace").strip()[:200]
+            exc = ClientException(
+                f"PUT {self.container}/{name} answered {answer.status} {answer.reason}"
+                + (f": {detail}" if detail else ""),
+                http_status=answer.status,
+                http_reason=answer.reason,
+            )
+        return _store_error(exc, action)
+
+    def _storage_auth(self, *, refresh: bool) -> tuple[str, str]:
+        """The storage URL and a token of the store's own user (a new one with ``refresh``)."""
+        with self._connection() as connection:
+            try:
+                if refresh and connection.session is not None:
+                    connection.session.invalidate()
+                if refresh or not connection.url or not connection.token:
+                    connection.get_auth()
+            except _BACKEND_ERRORS as exc:
+                raise _store_error(exc, "authenticate") from exc
+            return str(connection.url), str(connection.token)
+
+    def _create_container(self) -> None:
+        with self._connection() as connection:
+            try:
+                connection.put_container(self.container)
+            except _BACKEND_ERRORS as exc:
+                raise _store_error(exc, f"create the container {self.container}") from exc
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        if self._tls is None:
+            context = ssl.create_default_context(cafile=self._cacert)
+            if self._insecure:
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            self._tls = context
+        return self._tls
+
     def _delete_segment(self, name: str) -> None:
         with self._connection() as connection:
             self._delete_quietly(connection, self.container, name)
@@ -747,10 +845,13 @@ class SwiftStore(StoreDriver):
 class _SwiftWriter(SegmentedWriter):
     """Segments ``<image_id>/<token>/<n>`` in the store's container, joined by an SLO manifest."""
 
-    def __init__(self, store: SwiftStore, location: SwiftLocation) -> None:
+    streams_unknown_length = True
+
+    def __init__(self, store: SwiftStore, location: SwiftLocation, size: int | None) -> None:
         super().__init__(
             piece_size=store.large_object_chunk_size,
             large_object_size=store.large_object_size,
+            size=size,
             buffer_dir=store.buffer_dir,
             uri=location.uri(),
             public_uri=location.uri(credentials=False),
@@ -759,7 +860,7 @@ class _SwiftWriter(SegmentedWriter):
         self._location = location
         # Segments of racing writers of one image must not collide.
         self._token = secrets.token_hex(8)
-        self._manifest: list[dict[str, Any]] = []
+        self._manifest: dict[int, dict[str, Any]] = {}
         # Every segment name a PUT was attempted for: a PUT the client saw
         # fail may still have landed, so cleanup tries them all.
         self._attempted: list[str] = []
@@ -767,34 +868,68 @@ class _SwiftWriter(SegmentedWriter):
     @property
     def segment_names(self) -> list[str]:
         """Names of the segments uploaded so far (exposed for tests and debugging)."""
-        return [entry["path"].split("/", 2)[2] for entry in self._manifest]
+        return [self._manifest[n]["path"].split("/", 2)[2] for n in sorted(self._manifest)]
 
-    def _put_whole(self, buffer: IO[bytes], length: int) -> None:
-        self._store._put(self._location.obj, buffer, length, {"If-None-Match": "*"})
+    def _segment_name(self, number: int) -> str:
+        return f"{self._location.obj}/{self._token}/{number:08d}"
 
-    def _put_piece(self, buffer: IO[bytes], length: int, number: int) -> None:
-        name = f"{self._location.obj}/{self._token}/{number:08d}"
-        self._attempted.append(name)
-        etag = self._store._put(name, buffer, length)
-        self._manifest.append(
-            {"path": f"/{self._store.container}/{name}", "etag": etag, "size_bytes": length}
+    def _start_whole(self, length: int) -> StreamedPut:
+        return self._store._start_put(
+            self._location.obj, length, {"If-None-Match": "*"}, digest=False
         )
 
+    def _start_piece(self, number: int, length: int | None) -> StreamedPut:
+        name = self._segment_name(number)
+        self._attempted.append(name)
+        return self._store._start_put(name, length)
+
+    def _whole_stored(self, request: StreamedPut, answer: PutAnswer) -> None:
+        if self.image_md5 is not None and _etag(answer) != self.image_md5:
+            # If-None-Match made it ours: nobody else's data is removed.
+            self._store._delete_segment(self._location.obj)
+            raise StoreError(_etag_mismatch(self._location.obj, answer, self.image_md5, request))
+
+    def _piece_stored(self, number: int, request: StreamedPut, answer: PutAnswer) -> None:
+        name = self._segment_name(number)
+        assert request.md5 is not None
+        md5 = request.md5.hexdigest()
+        if _etag(answer) != md5:
+            raise StoreError(_etag_mismatch(name, answer, md5, request))
+        self._manifest[number] = {
+            "path": f"/{self._store.container}/{name}",
+            "etag": md5,
+            "size_bytes": request.sent,
+        }
+
     def _join(self) -> None:
-        manifest = json.dumps(self._manifest).encode()
+        # Swift checks every segment's etag and size against the manifest.
+        manifest = json.dumps([self._manifest[n] for n in sorted(self._manifest)]).encode()
         self._store._put(
             self._location.obj,
             manifest,
-            len(manifest),
             {"If-None-Match": "*"},
             query_string="multipart-manifest=put",
         )
 
     def _discard_pieces(self) -> None:
         attempted, self._attempted = self._attempted, []
-        self._manifest = []
+        self._manifest = {}
         for name in attempted:
             self._store._delete_segment(name)
+
+    def _request_error(self, exc: Exception) -> StoreError:
+        return self._store._put_error(exc, self._location.obj)
+
+
+def _etag(answer: PutAnswer) -> str:
+    return str(answer.headers.get("etag", "")).strip('"')
+
+
+def _etag_mismatch(name: str, answer: PutAnswer, md5: str, request: StreamedPut) -> str:
+    return (
+        f"Swift stored {name} with etag {_etag(answer)!r}, but the "
+        f"{request.sent} bytes sent have MD5 {md5}"
+    )
 
 
 class _SwiftChunks(Iterator[bytes]):

@@ -478,7 +478,7 @@ class EndlessDriver(StoreDriver):
         self.closed = threading.Event()
         self.fail_after = fail_after
 
-    def begin_write(self, image_id: str) -> StoreWriter:
+    def begin_write(self, image_id: str, size: int | None = None) -> StoreWriter:
         raise NotImplementedError
 
     def read(

@@ -257,6 +257,54 @@ def test_upload_to_a_store_and_download_back(
     assert _s3_names(saio, places, image_id) == []
 
 
+def _pieces(saio: dict[str, str], places: dict[str, str], store: str, name: str) -> list[int]:
+    """Sizes of the pieces of an object seen from outside; [] for a plain object."""
+    if store == "objects":
+        manifest = swift_connection(saio).get_object(
+            places["container"], name, query_string="multipart-manifest=get"
+        )[1]
+        return [segment["bytes"] for segment in json.loads(manifest)]
+    s3, bucket = s3_client(saio), places["bucket"]
+    count = s3.head_object(Bucket=bucket, Key=name, PartNumber=1).get("PartsCount") or 0
+    return [
+        s3.head_object(Bucket=bucket, Key=name, PartNumber=n)["ContentLength"]
+        for n in range(1, count + 1)
+    ]
+
+
+@pytest.mark.parametrize("sized", [True, False], ids=["content-length", "chunked"])
+@pytest.mark.parametrize(
+    ("store", "pieces"),
+    [("objects", [1 << 20] * 6 + [321]), ("buckets", [5 << 20, (1 << 20) + 321])],
+)
+def test_uploads_with_and_without_a_size_go_up_in_the_same_pieces(
+    http: httpx.Client,
+    saio: dict[str, str],
+    places: dict[str, str],
+    store: str,
+    pieces: list[int],
+    sized: bool,
+) -> None:
+    # With Content-Length the store knows the size up front and streams each piece's
+    # request; chunked, Swift streams pieces of unknown length and S3 buffers its parts.
+    image_id = http.post(
+        "/v2/images", json={"disk_format": "raw", "container_format": "bare"}
+    ).json()["id"]
+    headers = {"Content-Type": "application/octet-stream", "X-Image-Meta-Store": store}
+    odd = 100_003
+    content = DATA if sized else (DATA[i : i + odd] for i in range(0, len(DATA), odd))
+
+    response = http.put(f"/v2/images/{image_id}/file", content=content, headers=headers)
+
+    assert response.status_code == 204, response.text
+    image = _image(http, image_id)
+    assert image["status"] == "active" and image["size"] == len(DATA)
+    assert _pieces(saio, places, store, image_id) == pieces
+    assert http.get(f"/v2/images/{image_id}/file").content == DATA
+    assert http.delete(f"/v2/images/{image_id}").status_code == 204
+    assert _swift_names(saio, places, image_id) == _s3_names(saio, places, image_id) == []
+
+
 def test_copy_image_from_file_to_swift_and_s3(
     glance: Glance,
     http: httpx.Client,

@@ -379,8 +379,10 @@ class _HttpStoreWithSideDoor(HttpStore):
         self._server = server
         self._side_door = FilesystemStore(server.directory)
 
-    def begin_write(self, image_id: str) -> StoreWriter:
-        return _SideDoorWriter(self._side_door.begin_write(image_id), self._server.url(image_id))
+    def begin_write(self, image_id: str, size: int | None = None) -> StoreWriter:
+        return _SideDoorWriter(
+            self._side_door.begin_write(image_id, size), self._server.url(image_id)
+        )
 
 
 class _SideDoorWriter(StoreWriter):

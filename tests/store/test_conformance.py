@@ -58,6 +58,24 @@ def test_round_trip(harness: StoreHarness, image_id: str) -> None:
     assert len(harness.leftovers()) == 1
 
 
+@pytest.mark.parametrize("size", [0, 1, 300_001, 6 * MiB + 1])
+def test_round_trip_with_the_size_announced(
+    harness: StoreHarness, image_id: str, size: int
+) -> None:
+    # The upload service and imports announce the size when they know it.
+    driver = harness.driver
+    data = os.urandom(size)
+    writer = driver.begin_write(image_id, size)
+    for start in range(0, size, 777_777):
+        writer.write(data[start : start + 777_777])
+
+    stored = writer.commit()
+
+    assert stored.size == size
+    assert read_all(driver, stored.uri) == data
+    assert driver.stat(stored.uri) == size
+
+
 def test_zero_byte_object(driver: StoreDriver, image_id: str) -> None:
     stored = driver.begin_write(image_id).commit()
 
