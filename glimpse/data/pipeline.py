@@ -42,7 +42,7 @@ DEFAULT_BLOCK_SIZE = 4 << 20
 DEFAULT_DEPTH = 2
 #: Idle blocks each process keeps for the next uploads.
 _IDLE_BLOCKS_KEPT = 8
-#: Bytes a streamed read fetches ahead of the consumer (at least two chunks).
+#: Bytes a streamed read fetches ahead of the consumer (at least one chunk).
 DEFAULT_READ_AHEAD_BYTES = 4 << 20
 #: ``os_hash_value`` is a 128-character column (Glance's limit).
 MAX_HEXDIGEST_LENGTH = 128
@@ -323,12 +323,12 @@ async def iter_store(
     per stream, keeping up to ``read_ahead`` chunks ready so disk or network
     reads overlap with sending. ``chunk_size`` defaults to the driver's
     ``read_chunk_size``, ``read_ahead`` to DEFAULT_READ_AHEAD_BYTES worth of
-    chunks, at least two.
+    chunks, at least one.
     """
     if chunk_size is None:
         chunk_size = driver.read_chunk_size
     if read_ahead is None:
-        read_ahead = max(2, DEFAULT_READ_AHEAD_BYTES // chunk_size)
+        read_ahead = max(1, DEFAULT_READ_AHEAD_BYTES // chunk_size)
     if read_ahead <= 0:
         raise ValueError("read_ahead must be positive")
     loop = asyncio.get_running_loop()

@@ -208,7 +208,8 @@ class StreamedPut:
 
     # --- answers ---------------------------------------------------------------
 
-    def _await_continue(self) -> None:
+    def _await_continue(self) -> bool:
+        """Wait for ``100 Continue``; False when none came in time: the body goes anyway."""
         self._sock.settimeout(CONTINUE_TIMEOUT)
         head = bytearray()
         try:
@@ -222,14 +223,14 @@ class StreamedPut:
         except TimeoutError:
             if head:
                 raise
-            return  # no interim answer: send the body
+            return False
         finally:
             self._sock.settimeout(self._timeout)
         status_line, _, rest = bytes(head).partition(b"\r\n\r\n")
         words = status_line.split(None, 2)
         if len(words) >= 2 and words[1] == b"100":
             if not rest:
-                return
+                return True
             head = bytearray(rest)  # anything after 100 Continue belongs to the final answer
         try:
             answer = self._read_answer(bytes(head))
@@ -240,6 +241,7 @@ class StreamedPut:
         if self.length != 0:
             raise ConnectionError(f"the server answered {answer.status} before the body")
         self._early = answer
+        return True
 
     def _read_answer(self, received: bytes) -> PutAnswer:
         response = http.client.HTTPResponse(
