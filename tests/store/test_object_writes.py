@@ -16,8 +16,10 @@ import json
 import os
 import socket
 import socketserver
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -102,7 +104,7 @@ def _swift(through: Callable[[str], str]) -> Iterator[ObjectStore]:
     remove_swift_container(outside, container)
 
 
-def _s3(through: Callable[[str], str]) -> Iterator[ObjectStore]:
+def _s3(through: Callable[[str], str], cacert: str | None = None) -> Iterator[ObjectStore]:
     settings = saio_settings("S3_ENDPOINT")
     outside, bucket = s3_client(settings), unique_name()
     outside.create_bucket(Bucket=bucket)
@@ -116,6 +118,7 @@ def _s3(through: Callable[[str], str]) -> Iterator[ObjectStore]:
         large_object_size=2 * piece,
         large_object_chunk_size=piece,
         max_attempts=1,
+        cacert=cacert,
     )
 
     def pieces_of(name: str) -> list[int]:
@@ -420,3 +423,84 @@ def test_a_plain_object_matching_the_callers_md5_is_kept(store: ObjectStore) -> 
     stored = writer.commit_with_md5(hashlib.md5(data).hexdigest())
 
     assert read_all(store.driver, stored.uri) == data
+
+
+# --- over TLS -------------------------------------------------------------------------
+
+_NGINX_TLS = """
+daemon off;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    server {{
+        listen 127.0.0.1:{port} ssl;
+        ssl_certificate {dir}/cert.pem;
+        ssl_certificate_key {dir}/key.pem;
+        client_max_body_size 0;
+        proxy_http_version 1.1;
+        proxy_request_buffering off;
+        proxy_buffering off;
+        location / {{
+            proxy_pass http://{target};
+            proxy_set_header Host $http_host;
+        }}
+    }}
+}}
+"""
+
+
+@pytest.fixture
+def s3_over_tls(tmp_path: Path) -> Iterator[ObjectStore]:
+    """The S3 store reached over HTTPS: a real nginx terminating TLS in front of swift-saio."""
+    from tests.clients.test_tls_proxy import _nginx, _self_signed, _wait_for_tls
+    from tests.support.server import free_port
+
+    endpoint = urlsplit(saio_settings("S3_ENDPOINT")["S3_ENDPOINT"])
+    certificate = _self_signed(tmp_path)
+    port = free_port()
+    (tmp_path / "nginx.conf").write_text(
+        _NGINX_TLS.format(dir=tmp_path, port=port, target=endpoint.netloc)
+    )
+    log = tmp_path / "nginx.out"
+    with log.open("wb") as out:
+        nginx = subprocess.Popen(
+            [_nginx(), "-c", str(tmp_path / "nginx.conf"), "-p", str(tmp_path)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_for_tls(port, nginx, log)
+
+        def through(url: str) -> str:
+            return f"https://127.0.0.1:{port}"
+
+        yield from _s3(through, str(certificate))
+    finally:
+        nginx.terminate()
+        nginx.wait(10)
+
+
+@pytest.mark.parametrize("sized", [True, False], ids=["sized", "unsized"])
+def test_streamed_requests_over_tls(s3_over_tls: ObjectStore, sized: bool) -> None:
+    store = s3_over_tls
+    data = os.urandom(2 * store.piece + 12345)
+    writer = store.driver.begin_write("image", len(data) if sized else None)
+    write_in_odd_sizes(writer, data)
+
+    stored = writer.commit()
+
+    assert stored.uri.startswith("s3+https://")
+    assert read_all(store.driver, stored.uri) == data
+    assert store.pieces_of("image") == [store.piece, store.piece, 12345]
+    # Cancelling a request on a TLS connection stores nothing either.
+    other = store.driver.begin_write("other", 4 * store.piece if sized else None)
+    write_in_odd_sizes(other, os.urandom(store.piece + store.piece // 2))
+    other.abort()
+    assert store.leftovers() == ["image"]
