@@ -443,6 +443,42 @@ def store_limits(store: str, env: dict[str, str], place: str, size: int) -> tupl
     return speed(size, put), speed(size, get)
 
 
+def remove_place(env: dict[str, str], place: str) -> None:
+    """Delete the bucket and container the store rows wrote their images to, with them."""
+    if "S3_ENDPOINT" in env:
+        import boto3
+        from botocore.config import Config
+
+        client = boto3.client(
+            "s3",
+            endpoint_url=env["S3_ENDPOINT"],
+            aws_access_key_id=env["S3_ACCESS_KEY"],
+            aws_secret_access_key=env["S3_SECRET_KEY"],
+            region_name=env.get("S3_REGION", "us-east-1"),
+            config=Config(s3={"addressing_style": "path"}),
+        )
+        with contextlib.suppress(Exception):
+            for page in client.get_paginator("list_objects_v2").paginate(Bucket=place):
+                for item in page.get("Contents", []):
+                    client.delete_object(Bucket=place, Key=item["Key"])
+            client.delete_bucket(Bucket=place)
+    if "SWIFT_AUTH_URL" in env:
+        import swiftclient
+
+        conn = swiftclient.Connection(
+            authurl=env["SWIFT_AUTH_URL"],
+            user=env["SWIFT_USER"],
+            key=env["SWIFT_KEY"],
+            auth_version="1",
+        )
+        # Swift's own segments, and those an S3 API on the same cluster keeps aside.
+        for container in (place, f"{place}+segments"):
+            with contextlib.suppress(Exception):
+                for item in conn.get_container(container, full_listing=True)[1]:
+                    conn.delete_object(container, item["name"])
+                conn.delete_container(container)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size-mib", type=int, default=1024, help="Image size (default 1024).")
@@ -512,22 +548,27 @@ def main() -> None:
             store_size = options.store_size_mib * MiB
             place = f"glimpse-bench-{os.getpid()}"
             extra = store_conf(env, place)
-            for store in stores:
-                put_limit, get_limit = store_limits(store, env, place, store_size)
-                figures = measure_server("uvicorn", root, store_size, store, extra)
-                print(
-                    f"{store:8} upload   {figures['upload']:6.0f} MiB/s   limit {put_limit:6.0f} "
-                    f"MiB/s (the store's own client)   ratio {figures['upload'] / put_limit:.2f}"
-                )
-                print(
-                    f"{store:8} download {figures['download']:6.0f} MiB/s   limit {get_limit:6.0f} "
-                    f"MiB/s (the store's own client)   ratio {figures['download'] / get_limit:.2f}"
-                )
-                print(
-                    f"{store:8} server CPU per GiB: upload {figures['upload_cpu']:.2f} s, "
-                    f"download {figures['download_cpu']:.2f} s; peak RSS growth "
-                    f"{figures['rss']:.1f} MiB ({options.store_size_mib} MiB image)"
-                )
+            try:
+                for store in stores:
+                    put_limit, get_limit = store_limits(store, env, place, store_size)
+                    figures = measure_server("uvicorn", root, store_size, store, extra)
+                    print(
+                        f"{store:8} upload   {figures['upload']:6.0f} MiB/s   limit "
+                        f"{put_limit:6.0f} MiB/s (the store's own client)   ratio "
+                        f"{figures['upload'] / put_limit:.2f}"
+                    )
+                    print(
+                        f"{store:8} download {figures['download']:6.0f} MiB/s   limit "
+                        f"{get_limit:6.0f} MiB/s (the store's own client)   ratio "
+                        f"{figures['download'] / get_limit:.2f}"
+                    )
+                    print(
+                        f"{store:8} server CPU per GiB: upload {figures['upload_cpu']:.2f} s, "
+                        f"download {figures['download_cpu']:.2f} s; peak RSS growth "
+                        f"{figures['rss']:.1f} MiB ({options.store_size_mib} MiB image)"
+                    )
+            finally:
+                remove_place(env, place)
         elif not stores:
             print("no SWIFT_AUTH_URL / S3_ENDPOINT in the environment: no object store rows")
         print(f"load average {os.getloadavg()[0]:.2f} at end")
