@@ -106,7 +106,12 @@ class StreamedPut:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s) URL: {parts.scheme}://{parts.hostname}")
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        default_port = 443 if parts.scheme == "https" else 80
+        port = parts.port or default_port
+        # As signers (S3's) see it: no default port.
+        host = parts.netloc.rpartition("@")[2]
+        if parts.port == default_port:
+            host = host.rpartition(":")[0]
         sock = socket.create_connection((parts.hostname, port), timeout=timeout)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -115,7 +120,7 @@ class StreamedPut:
                 sock = context.wrap_socket(sock, server_hostname=parts.hostname)
             self._sock = sock
             target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-            lines = [f"PUT {target} HTTP/1.1", f"Host: {parts.netloc.rpartition('@')[2]}"]
+            lines = [f"PUT {target} HTTP/1.1", f"Host: {host}"]
             lines += [f"{name}: {value}" for name, value in headers.items()]
             if length is None:
                 lines.append("Transfer-Encoding: chunked")
