@@ -44,6 +44,7 @@ import time
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -396,6 +397,25 @@ class _Body:
         return self.position
 
 
+#: The S3 store's defaults (Glance's): a multipart upload of 10 MiB parts above 100 MiB.
+S3_LARGE_OBJECT_SIZE = 100 * MiB
+S3_PART_SIZE = 10 * MiB
+
+
+def _s3_client(env: dict[str, str]) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=env["S3_ENDPOINT"],
+        aws_access_key_id=env["S3_ACCESS_KEY"],
+        aws_secret_access_key=env["S3_SECRET_KEY"],
+        region_name=env.get("S3_REGION", "us-east-1"),
+        config=Config(s3={"addressing_style": "path"}),
+    )
+
+
 def store_limits(store: str, env: dict[str, str], place: str, size: int) -> tuple[float, float]:
     """MiB/s of the store's own client library putting and getting ``size`` bytes."""
     name = f"bench-limit-{os.getpid()}"
@@ -418,21 +438,30 @@ def store_limits(store: str, env: dict[str, str], place: str, size: int) -> tupl
         get = time.perf_counter() - start
         conn.delete_object(place, name)
     else:
-        import boto3
-        from botocore.config import Config
-
-        client = boto3.client(
-            "s3",
-            endpoint_url=env["S3_ENDPOINT"],
-            aws_access_key_id=env["S3_ACCESS_KEY"],
-            aws_secret_access_key=env["S3_SECRET_KEY"],
-            region_name=env.get("S3_REGION", "us-east-1"),
-            config=Config(s3={"addressing_style": "path"}),
-        )
+        client = _s3_client(env)
         with contextlib.suppress(Exception):
             client.create_bucket(Bucket=place)
         start = time.perf_counter()
-        client.put_object(Bucket=place, Key=name, Body=_Body(size), ContentLength=size)
+        if size > S3_LARGE_OBJECT_SIZE:
+            # As Glimpse (and Glance) store it: a multipart upload of 10 MiB parts.
+            upload = client.create_multipart_upload(Bucket=place, Key=name)["UploadId"]
+            parts = []
+            for number, offset in enumerate(range(0, size, S3_PART_SIZE), start=1):
+                length = min(S3_PART_SIZE, size - offset)
+                answer = client.upload_part(
+                    Bucket=place,
+                    Key=name,
+                    UploadId=upload,
+                    PartNumber=number,
+                    Body=_Body(length),
+                    ContentLength=length,
+                )
+                parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+            client.complete_multipart_upload(
+                Bucket=place, Key=name, UploadId=upload, MultipartUpload={"Parts": parts}
+            )
+        else:
+            client.put_object(Bucket=place, Key=name, Body=_Body(size), ContentLength=size)
         put = time.perf_counter() - start
         start = time.perf_counter()
         response = client.get_object(Bucket=place, Key=name)
@@ -446,17 +475,7 @@ def store_limits(store: str, env: dict[str, str], place: str, size: int) -> tupl
 def remove_place(env: dict[str, str], place: str) -> None:
     """Delete the bucket and container the store rows wrote their images to, with them."""
     if "S3_ENDPOINT" in env:
-        import boto3
-        from botocore.config import Config
-
-        client = boto3.client(
-            "s3",
-            endpoint_url=env["S3_ENDPOINT"],
-            aws_access_key_id=env["S3_ACCESS_KEY"],
-            aws_secret_access_key=env["S3_SECRET_KEY"],
-            region_name=env.get("S3_REGION", "us-east-1"),
-            config=Config(s3={"addressing_style": "path"}),
-        )
+        client = _s3_client(env)
         with contextlib.suppress(Exception):
             for page in client.get_paginator("list_objects_v2").paginate(Bucket=place):
                 for item in page.get("Contents", []):
