@@ -16,7 +16,7 @@ import re
 import shutil
 import tempfile
 
-from glimpse import config
+from glimpse import config, node
 from glimpse.imports.errors import ImportFailed
 from glimpse.runtime import Runtime
 from glimpse.store.errors import StoreError, StoreNotFound
@@ -78,21 +78,13 @@ def remove_abandoned(rt: Runtime) -> list[str]:
     with contextlib.suppress(FileNotFoundError), os.scandir(work_dir) as entries:
         for entry in entries:
             match = _FOLDER.match(entry.name)
-            if match and entry.is_dir(follow_symlinks=False) and not _alive(int(match["pid"])):
+            if (
+                match
+                and entry.is_dir(follow_symlinks=False)
+                and not node.process_alive(int(match["pid"]))
+            ):
                 shutil.rmtree(entry.path, ignore_errors=True)
                 removed.append(entry.path)
     for path in removed:
         LOG.warning("Removed %s, the working folder of an import whose worker died", path)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -15,7 +15,6 @@ import datetime
 import json
 import logging
 import os
-import socket
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -24,7 +23,7 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy import select, update
 from starlette.concurrency import run_in_threadpool
 
-from glimpse import errors
+from glimpse import errors, node
 from glimpse.context import RequestContext
 from glimpse.data.pipeline import PipelineResult, SizeMismatch, store_stream
 from glimpse.db.models import Image, ImageLocation, ImageUpload, utcnow
@@ -50,7 +49,7 @@ LOG = logging.getLogger(__name__)
 #: How often a write in progress proves it is alive, and when silence means it died.
 HEARTBEAT_SECONDS = 15
 STALE_AFTER_SECONDS = 120
-NODE = socket.gethostname()
+NODE = node.NAME
 
 
 @dataclasses.dataclass
@@ -461,7 +460,7 @@ def recover_interrupted_writes(
     with rt.db.transaction() as session:
         for row in session.scalars(select(ImageUpload)).all():
             same_node_dead = row.node == NODE and (
-                (at_startup and row.pid == os.getpid()) or not _pid_alive(row.pid)
+                (at_startup and row.pid == os.getpid()) or not node.process_alive(row.pid)
             )
             if not (same_node_dead or row.heartbeat_at < cutoff):
                 continue
@@ -526,18 +525,6 @@ def _discard_remote_leftovers(
     if orphaned and uri_for is not None:
         # A write that committed just before its process died: no location names it.
         _discard(driver, uri_for(image_id))
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def open_download(
