@@ -618,8 +618,8 @@ def main() -> None:
             try:
                 for store in stores:
                     tries = [store_limits(store, env, place, store_size) for _ in range(2)]
-                put_limit = max(put for put, _ in tries)
-                get_limit = max(get for _, get in tries)
+                    put_limit = max(put for put, _ in tries)
+                    get_limit = max(get for _, get in tries)
                     figures = measure_server("uvicorn", root, store_size, store, extra)
                     print(
                         f"{store:8} upload   {figures['upload']:6.0f} MiB/s   limit "
