@@ -95,6 +95,18 @@ _ROCKY_DEFAULTS: dict[str, tuple[str, str]] = {
         _ADMIN,
         "Show each store's type, weight and properties (GET /v2/info/stores/detail, Yoga).",
     ),
+    # Images API 2.17 (2024.2), the answer to OSSN-0065 and OSSN-0090: a service (Nova,
+    # Cinder) registers the locations it wrote, and only a service reads them back. Glance
+    # gives both the same default with either set of defaults; a caller without the
+    # service role may add only http(s) locations, and only to images of its project.
+    "add_image_location": (
+        "rule:service_api or (role:member and project_id:%(project_id)s and project_id:%(owner)s)",
+        "Add a location to a queued image (POST /v2/images/{image_id}/locations, 2.17).",
+    ),
+    "fetch_image_location": (
+        "rule:service_api",
+        "List an image's locations (GET /v2/images/{image_id}/locations, 2.17).",
+    ),
 }
 
 
@@ -186,14 +198,16 @@ _NEW_DEFAULTS: dict[str, str] = {
     "stores_info_detail": _CONTEXT_ADMIN,
 }
 
-# Rules only the new defaults refer to; harmless under Rocky's.
+# Rules other rules refer to (metadef_admin only under the new defaults).
 _HELPER_RULES: dict[str, tuple[str, str]] = {
     "metadef_admin": (_CONTEXT_ADMIN, "Who may change metadata definitions (new defaults)."),
+    # Glance 2026.1 let admin in too, for services that do not send a service token yet.
+    "service_api": ("role:service or role:admin", "Who is a service calling the service API."),
 }
 
 # Rules that apply to a project's resources; with enforce_scope a system- or
 # domain-scoped token is refused by them, as in Glance 2023.1.
-_UNSCOPED = frozenset({"context_is_admin", "default", "metadef_admin"})
+_UNSCOPED = frozenset({"context_is_admin", "default", "metadef_admin", "service_api"})
 _DEPRECATION = "Glance's project-scoped defaults with the admin, member and reader personas."
 
 

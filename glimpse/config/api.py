@@ -117,6 +117,21 @@ _images = [
         "with.",
     ),
     cfg.BoolOpt(
+        "do_secure_hash",
+        default=True,
+        help="Whether a location added with POST /v2/images/{id}/locations (Images API 2.17) "
+        "has its data read by a glimpse-worker to compute checksum and os_hash_value (and "
+        "check the validation_data given with it). When false, the hash given in "
+        "validation_data is recorded unchecked, and none is computed.",
+    ),
+    cfg.IntOpt(
+        "http_retries",
+        default=3,
+        min=0,
+        help="Times a glimpse-worker tries to read the data of a location added with POST "
+        "/v2/images/{id}/locations to hash it before giving up (always at least once).",
+    ),
+    cfg.BoolOpt(
         "owner_is_tenant",
         default=True,
         help="When true an image belongs to the caller's project; when false, to the caller's "

@@ -205,6 +205,41 @@ async def store_stream(
     )
 
 
+async def digest_stream(
+    chunks: AsyncIterator[bytes], *, hash_algo: str, expected_size: int | None
+) -> PipelineResult:
+    """Hash ``chunks`` exactly as :func:`store_stream` hashes an upload, storing nothing.
+
+    For data that stays where it is (a location added with Images API 2.17): its
+    ``checksum`` and ``os_hash_value`` come from the same single pass. The result's
+    ``stored`` names no location. Raises as :func:`store_stream` does.
+    """
+    return await store_stream(
+        chunks,
+        _Discard(),
+        hash_algo=hash_algo,
+        size_limit=None,
+        expected_size=expected_size,
+        on_limit=lambda limit: ValueError(f"more than {limit} bytes"),
+    )
+
+
+class _Discard(StoreWriter):
+    """A writer that keeps nothing, for :func:`digest_stream`."""
+
+    def __init__(self) -> None:
+        self._size = 0
+
+    def write(self, data: BytesLike) -> None:
+        self._size += len(data)
+
+    def commit(self) -> StoredObject:
+        return StoredObject(uri="", size=self._size)
+
+    def abort(self) -> None:
+        pass
+
+
 _POOLS: dict[int, BlockPool] = {}
 _POOLS_LOCK = threading.Lock()
 

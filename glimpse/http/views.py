@@ -8,7 +8,7 @@ from typing import Any
 from glimpse.context import RequestContext
 from glimpse.runtime import Runtime
 from glimpse.services.records import ImageRecord, MemberRecord
-from glimpse.services.tasks import TaskRecord
+from glimpse.services.tasks import PRIVATE_INPUT, TaskRecord
 
 
 def timestamp(value: datetime.datetime | None) -> str | None:
@@ -89,7 +89,7 @@ def task(t: TaskRecord, *, full: bool = True, with_image: bool = False) -> dict[
     """A task; list entries ("stubs") omit input, result and message."""
     task_input = t.input
     if isinstance(task_input, dict):
-        task_input = {k: v for k, v in task_input.items() if k != "roles"}
+        task_input = {k: v for k, v in task_input.items() if k not in PRIVATE_INPUT}
     body: dict[str, Any] = {
         "id": t.id,
         "type": t.type,

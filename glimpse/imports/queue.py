@@ -24,7 +24,7 @@ from glimpse.notifications import payloads
 from glimpse.runtime import Runtime
 from glimpse.services.tasks import TaskRecord
 
-RUNNABLE_TYPES = ("api_image_import", "import")
+RUNNABLE_TYPES = ("api_image_import", "import", "location_import")
 
 
 def worker_identity() -> str:

@@ -23,7 +23,14 @@ from starlette.concurrency import run_in_threadpool
 
 from glimpse.data.pipeline import store_stream
 from glimpse.db.models import Image, ImageProperty, Task, utcnow
-from glimpse.imports import inspection, plugins, queue, to_stores, web_download
+from glimpse.imports import (
+    inspection,
+    location_import,
+    plugins,
+    queue,
+    to_stores,
+    web_download,
+)
 from glimpse.imports.errors import ImportFailed
 from glimpse.imports.queue import Claim, LeaseLost
 from glimpse.imports.working_copy import WorkingCopy
@@ -31,6 +38,7 @@ from glimpse.notifications import payloads
 from glimpse.runtime import Runtime
 from glimpse.services import image_data
 from glimpse.services.import_targets import COPY_IMAGE
+from glimpse.services.location_import import TASK_TYPE as LOCATION_IMPORT
 from glimpse.services.records import ImageRecord
 from glimpse.services.tasks import TaskRecord
 from glimpse.store.base import StoreDriver
@@ -75,6 +83,9 @@ async def _heartbeat(rt: Runtime, claim: Claim, progress: _Progress) -> None:
 
 
 async def _run(rt: Runtime, claim: Claim, progress: _Progress) -> None:
+    if claim.task_type == LOCATION_IMPORT:
+        await location_import.run(rt, claim, progress)
+        return
     image_id = claim.input.get("image_id")
     if claim.attempts > int(rt.conf.worker.max_attempts):
         await _fail(

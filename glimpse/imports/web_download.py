@@ -159,6 +159,22 @@ def check_uri(conf: cfg.ConfigOpts, uri: str) -> None:
     _filter(_Rules.from_conf(conf), uri)
 
 
+async def check_addresses(
+    conf: cfg.ConfigOpts, uri: str, *, resolver: Resolver | None = None
+) -> None:
+    """:func:`check_uri`, then the addresses the host resolves to, as :func:`stream` checks
+    them before it connects.
+
+    For data another client fetches (the http store reading a location added with
+    Images API 2.17). That client resolves the name again and follows redirects on
+    its own, so this narrows what it can reach but is not :func:`stream`'s guarantee.
+    Raises :class:`UriRefused`, or :class:`WebDownloadError` when the name does not
+    resolve.
+    """
+    download = DownloadStream(conf, uri, resolver=resolver)
+    await download._addresses(_filter(download._rules, uri))
+
+
 def _filter(rules: _Rules, uri: str) -> _Target:
     if not isinstance(uri, str) or not uri:
         raise UriRefused("the URI is empty.")
@@ -611,6 +627,7 @@ __all__ = [
     "Resolver",
     "UriRefused",
     "WebDownloadError",
+    "check_addresses",
     "check_uri",
     "stream",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 TASK_STATUSES = ["pending", "processing", "success", "failure"]
-TASK_TYPES = ["import", "api_image_import"]
+TASK_TYPES = ["import", "api_image_import", "location_import"]
 
 
 def task_document() -> dict[str, Any]:

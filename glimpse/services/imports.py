@@ -88,8 +88,9 @@ def start_import(
                 "The 'disk_format' and 'container_format' of the image must be set before import."
             )
         targets = import_targets.requested(rt, body, store_id)
+        # Another import, or a location being added (API 2.17), may hold the image.
+        check_import_lock(session, image)
         if copy:
-            _check_import_lock(session, image)
             targets = import_targets.for_copy(image, targets, body.get("all_stores") is True)
             if not targets.stores:
                 return None
@@ -120,7 +121,7 @@ def start_import(
         if not copy:
             image.status = "importing"
         image.updated_at = utcnow()
-        _set_property(image, IMPORT_TASK_PROPERTY, task.id)
+        set_property(image, IMPORT_TASK_PROPERTY, task.id)
         if rt.stores.multi:
             import_targets.start(image, targets.stores)
         image_record, task_record = ImageRecord.of(image), TaskRecord.of(task)
@@ -129,8 +130,9 @@ def start_import(
     return task_record
 
 
-def _check_import_lock(session: Any, image: Any) -> None:
-    """409 while another import of the image is pending or running (Glance's import lock)."""
+def check_import_lock(session: Any, image: Any) -> None:
+    """409 while another import of the image, or a location import, is pending or running
+    (Glance's import lock, the task named by ``os_glance_import_task``)."""
     from glimpse.db.models import Task
 
     holder = import_targets.property_value(image, IMPORT_TASK_PROPERTY)
@@ -158,7 +160,7 @@ def _check_expected_hash(rt: Runtime, expected: Any) -> None:
         )
 
 
-def _set_property(image: Any, name: str, value: str) -> None:
+def set_property(image: Any, name: str, value: str) -> None:
     for prop in image.properties:
         if prop.name == name and not prop.deleted:
             prop.value = value

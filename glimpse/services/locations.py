@@ -144,9 +144,9 @@ def _add(rt: Runtime, context: RequestContext, image: Image, where: str, value: 
     position = _position(where, len(current), for_add=True)
     if position is None:
         raise errors.BadRequest("Invalid position for adding a location.")
-    _check_location_quota(rt, len(current) + 1)
+    check_location_quota(rt, len(current) + 1)
     validation = _validation_data(rt, image, [value])
-    driver, size = _check_location(rt, url)
+    driver, size = check_location(rt, url)
     if rt.stores.multi:
         metadata["store"] = driver.store_id
     shown = rt.stores.public_uri(url, metadata)
@@ -156,7 +156,7 @@ def _add(rt: Runtime, context: RequestContext, image: Image, where: str, value: 
             and metadata_of(existing) == metadata
         ):
             raise errors.BadRequest(f"The location {shown} already exists")
-    _check_storage_quota(rt, image, size, len(current) + 1)
+    check_storage_quota(rt, image, size, len(current) + 1)
     now = utcnow()
     new = ImageLocation(
         value=url,
@@ -199,10 +199,10 @@ def _replace(rt: Runtime, context: RequestContext, image: Image, value: Any) -> 
     if current:
         _reorder(rt, image, current, wanted)
         return
-    _check_location_quota(rt, len(wanted))
+    check_location_quota(rt, len(wanted))
     checked: list[tuple[str, dict[str, Any], int]] = []
     for url, metadata in wanted:
-        driver, size = _check_location(rt, url)
+        driver, size = check_location(rt, url)
         if rt.stores.multi:
             metadata["store"] = driver.store_id
         checked.append((url, metadata, size))
@@ -212,7 +212,7 @@ def _replace(rt: Runtime, context: RequestContext, image: Image, value: Any) -> 
         if key in seen:
             raise errors.BadRequest(f"The location {key[0]} already exists")
         seen.add(key)
-    _check_storage_quota(rt, image, checked[0][2], len(checked))
+    check_storage_quota(rt, image, checked[0][2], len(checked))
     now = utcnow()
     for position, (url, metadata, _size) in enumerate(checked):
         image.locations.append(
@@ -302,7 +302,7 @@ def _position(where: str, count: int, *, for_add: bool) -> int | None:
     return position if position <= limit else None
 
 
-def _check_location(rt: Runtime, url: str) -> tuple[StoreDriver, int]:
+def check_location(rt: Runtime, url: str) -> tuple[StoreDriver, int]:
     """The store that holds ``url`` and its size; 400 "Invalid location" otherwise."""
     scheme = urllib.parse.urlsplit(url).scheme
     candidates = rt.stores.by_scheme(url) if scheme not in RESTRICTED_SCHEMES else []
@@ -327,7 +327,7 @@ def _check_location(rt: Runtime, url: str) -> tuple[StoreDriver, int]:
     return driver, size
 
 
-def _check_location_quota(rt: Runtime, count: int) -> None:
+def check_location_quota(rt: Runtime, count: int) -> None:
     quota = int(rt.conf.image_location_quota)
     if quota_exceeded(count, quota):
         raise errors.RequestEntityTooLarge(
@@ -336,7 +336,7 @@ def _check_location_quota(rt: Runtime, count: int) -> None:
         )
 
 
-def _check_storage_quota(rt: Runtime, image: Image, size: int, locations: int) -> None:
+def check_storage_quota(rt: Runtime, image: Image, size: int, locations: int) -> None:
     quota = parse_storage_quota(rt.conf.user_storage_quota)
     if not quota:
         return

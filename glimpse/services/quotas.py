@@ -1,4 +1,5 @@
-"""Storage quota: ``user_storage_quota`` in Glance's format, and what an owner already uses."""
+"""Storage quota: ``user_storage_quota`` in Glance's format, and what an owner already uses;
+what ``GET /v2/info/usage`` reports."""
 
 from __future__ import annotations
 
@@ -41,3 +42,14 @@ def storage_used(session: Session, owner: str | None, excluding: str | None = No
     if excluding is not None:
         query = query.where(Image.id != excluding)
     return int(session.scalar(query) or 0)
+
+
+def usage() -> dict[str, dict[str, int]]:
+    """The caller's project's usage of each limit, for ``GET /v2/info/usage`` (API 2.13).
+
+    Glance reports only the per-project limits of Keystone's unified limits
+    (``use_keystone_limits``), and answers ``{}`` without them, whatever its static
+    quotas (``user_storage_quota``, ``image_*_quota``). Glimpse has no unified limits,
+    so it answers as Glance does without them.
+    """
+    return {}

@@ -22,6 +22,12 @@ from glimpse.services import access
 from glimpse.services.validation import is_uuid
 
 _SORT_KEYS = ("created_at", "updated_at", "id", "status", "type", "expires_at")
+#: The task input member holding a ``location_import`` task's URL as given, which may
+#: carry credentials (its public form is ``loc_url``).
+LOCATION_URL_INPUT = "location"
+#: Task input members users never see: that URL, and the caller's roles (what the
+#: import plugins are given).
+PRIVATE_INPUT = frozenset({"roles", LOCATION_URL_INPUT})
 
 
 @dataclasses.dataclass(frozen=True)

@@ -99,16 +99,23 @@ def test_info_stores_detail_is_403_for_others_and_404_without_multi_store(
     assert response.json()["message"].startswith("Multi backend is not supported at this site.")
 
 
-def test_versions_list_and_accept_2_8(multi: MultiStore) -> None:
+def test_versions_list_and_accept_the_multi_store_versions(multi: MultiStore) -> None:
+    # What Glance lists with enabled_backends (and no image cache), newest first.
     versions = multi.api.get("/versions").json()["versions"]
-    assert [(v["id"], v["status"]) for v in versions[:3]] == [
-        ("v2.8", "SUPPORTED"),
-        ("v2.7", "CURRENT"),
-        ("v2.6", "SUPPORTED"),
+    assert [(v["id"], v["status"]) for v in versions] == [
+        ("v2.17", "CURRENT"),
+        *[
+            (f"v{minor}", "SUPPORTED")
+            for minor in ("2.15", "2.13", "2.12", "2.11", "2.10", "2.9", "2.8", "2.7")
+        ],
+        *[(f"v2.{minor}", "SUPPORTED") for minor in range(6, -1, -1)],
     ]
-    assert multi.api.get("/v2.8/images").status_code == 200
-    accept = {"Accept": "application/vnd.openstack.images-v2.8"}
-    assert multi.api.get("/images", headers=accept).status_code == 200
+    for version in ("2.8", "2.10", "2.11", "2.12", "2.13"):
+        assert multi.api.get(f"/v{version}/images").status_code == 200, version
+        accept = {"Accept": f"application/vnd.openstack.images-v{version}"}
+        assert multi.api.get("/images", headers=accept).status_code == 200, version
+    for version in ("2.14", "2.16", "2.18"):
+        assert multi.api.get(f"/v{version}/images").status_code == 300, version
 
 
 def test_image_create_announces_the_store_ids(multi: MultiStore, api: Api) -> None:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from starlette.routing import Route
 
 from glimpse.http.app import v2_routes
 from tests.support.client import IMPORT_TASK, PATCH, Api
+from tests.support.multistore import MultiStore
 
 SERVED = "served"
 NOT_YET = "not yet served"
@@ -99,11 +101,24 @@ ROUTES: dict[tuple[str, str], str] = {
     ("DELETE", "/v2/metadefs/namespaces/{ns}/tags/{tag}"): SERVED,
 }
 
-#: Routes served beyond Rocky's (spec §17), with the release that added them.
-LATER_ROUTES: dict[tuple[str, str], str] = {
-    ("GET", "/v2/images/{image_id}/tasks"): "Wallaby (2.12)",
-    ("DELETE", "/v2/stores/{store_id}/{image_id}"): "Ussuri (2.10)",
-    ("GET", "/v2/info/stores/detail"): "Yoga (2.15)",
+#: Routes served beyond Rocky's (spec §17), with the release and the API version that added them.
+LATER_ROUTES: dict[tuple[str, str], tuple[str, str]] = {
+    ("DELETE", "/v2/stores/{store_id}/{image_id}"): ("Ussuri", "2.10"),
+    ("GET", "/v2/images/{image_id}/tasks"): ("Wallaby", "2.12"),
+    ("GET", "/v2/info/usage"): ("Yoga", "2.13"),
+    ("GET", "/v2/info/stores/detail"): ("Yoga", "2.15"),
+    ("POST", "/v2/images/{image_id}/locations"): ("2024.2", "2.17"),
+    ("GET", "/v2/images/{image_id}/locations"): ("2024.2", "2.17"),
+}
+
+#: The versions listed (and accepted) in each configuration, as Glance lists them without an
+#: image cache: the cache API's 2.14, 2.16 and 2.18 never are.
+LISTED = {
+    "single store": ["2.17", "2.15", "2.9", "2.7", "2.6", "2.5", "2.4", "2.3", "2.2", "2.1", "2.0"],
+    "enabled_backends": [
+        *("2.17", "2.15", "2.13", "2.12", "2.11", "2.10", "2.9", "2.8", "2.7"),
+        *("2.6", "2.5", "2.4", "2.3", "2.2", "2.1", "2.0"),
+    ],
 }
 
 #: Routes whose correct answer is itself a 404 or 405, and how to tell it from the router's.
@@ -135,6 +150,7 @@ _BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v2/images/{image_id}/members"): {"json": {"member": "projC"}},
     ("PUT", "/v2/images/{image_id}/members/{member_id}"): {"json": {"status": "accepted"}},
     ("POST", "/v2/tasks"): {"json": {"type": "import", "input": {}}},
+    ("POST", "/v2/images/{image_id}/locations"): {"json": {"url": "http://127.0.0.1:1/x"}},
 }
 
 
@@ -152,6 +168,7 @@ def _prepare(api: Api, template: str) -> dict[str, str]:
         "rt": "OS::Glance::Image",
         "task_id": str(uuid.uuid4()),
         "ns": f"probe-{uuid.uuid4().hex[:12]}",
+        "store_id": "fast",
     }
     if "{image_id}" in template:
         image = owner.create_image(
@@ -224,6 +241,27 @@ def test_the_app_declares_no_route_missing_from_the_tables() -> None:
     assert served | {(m, shape(p)) for m, p in LATER_ROUTES} == declared
 
 
+def test_listed_versions_in_each_configuration(
+    api: Api, make_multi: Callable[..., MultiStore]
+) -> None:
+    for configuration, client in (("single store", api), ("enabled_backends", make_multi().api)):
+        listed = client.get("/versions").json()["versions"]
+        assert [v["id"] for v in listed] == [f"v{v}" for v in LISTED[configuration]]
+        assert [v["status"] for v in listed] == ["CURRENT"] + ["SUPPORTED"] * (len(listed) - 1)
+        for version in LISTED[configuration]:
+            assert client.get(f"/v{version}/images").status_code == 200, (configuration, version)
+    # Every later route's version is listed where multi-store makes all of them meaningful.
+    assert {version for _, version in LATER_ROUTES.values()} <= set(LISTED["enabled_backends"])
+
+
+def test_later_routes_are_served(make_multi: Callable[..., MultiStore]) -> None:
+    multi = make_multi()
+    for route in LATER_ROUTES:
+        routed, status = _probe(multi.api, *route)
+        assert routed, (route, status)
+        assert status < 500, (route, status)
+
+
 def test_image_routes_succeed_on_a_real_image(api: Api) -> None:
     # The probe above accepts any 4xx but 404/405; these must simply work.
     expected = {
@@ -254,6 +292,8 @@ WRONG_METHODS = [
     ("POST", "/v2/images/{id}/members/m", {"GET", "PUT", "DELETE"}),
     ("POST", "/v2/schemas/image", {"GET"}),
     ("DELETE", "/v2/images/{id}/file", {"GET", "PUT"}),
+    ("DELETE", "/v2/images/{id}/locations", {"GET", "POST"}),
+    ("POST", "/v2/info/usage", {"GET"}),
     # Glance's reject route has no method condition: unknown methods are 405 here too.
     ("FOO", "/v2/images", {"GET", "POST"}),
     ("PROPFIND", "/v2/images/{id}", {"GET", "PATCH", "DELETE"}),

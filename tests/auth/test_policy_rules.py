@@ -34,6 +34,7 @@ ADMIN = _who("ops", "admin", "member", "reader")
 MEMBER = _who("alpha", "member", "reader")
 READER = _who("alpha", "reader")
 OTHER = _who("beta", "member", "reader")
+SERVICE = _who("service", "service")
 PRIVATE = {"owner": "alpha", "project_id": "alpha", "visibility": "private", "member_id": None}
 SHARED_WITH_BETA = {**PRIVATE, "visibility": "shared", "member_id": "beta"}
 
@@ -72,6 +73,15 @@ MATRIX = [
     ("copy_image", ADMIN, PRIVATE, True, True),
     ("stores_info_detail", MEMBER, {}, False, False),
     ("stores_info_detail", ADMIN, {}, True, True),
+    # Images API 2.17: the same defaults either way (Glance 2026.1's).
+    ("add_image_location", MEMBER, PRIVATE, True, True),
+    ("add_image_location", READER, PRIVATE, False, False),
+    ("add_image_location", OTHER, PRIVATE, False, False),
+    ("add_image_location", SERVICE, PRIVATE, True, True),
+    ("add_image_location", ADMIN, PRIVATE, True, True),
+    ("fetch_image_location", MEMBER, PRIVATE, False, False),
+    ("fetch_image_location", SERVICE, PRIVATE, True, True),
+    ("fetch_image_location", ADMIN, PRIVATE, True, True),
 ]
 
 
