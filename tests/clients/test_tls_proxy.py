@@ -10,50 +10,23 @@ passes on a Host name nobody can resolve, so a link built from it would fail.
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
-import shutil
-import socket
 import ssl
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
-from tests.support import databases, sdk
+from tests.support import databases, nginx, sdk
 from tests.support.glance_cli import Glance, runner
-from tests.support.server import Server, free_port, running
+from tests.support.server import Server, running
 
 ALICE = "alice:projA:member"
 pytestmark = sdk.QUIET
 
-_NGINX_CONF = """
-daemon off;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log warn;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {dir}/body;
-    proxy_temp_path {dir}/proxy;
-    fastcgi_temp_path {dir}/fastcgi;
-    uwsgi_temp_path {dir}/uwsgi;
-    scgi_temp_path {dir}/scgi;
-    server {{
-        listen 127.0.0.1:{port} ssl;
-        ssl_certificate {dir}/cert.pem;
-        ssl_certificate_key {dir}/key.pem;
-        client_max_body_size 0;
-        proxy_http_version 1.1;
-        proxy_request_buffering off;
-        proxy_buffering off;
+#: Two prefixes: X-Forwarded-* headers under /image/, RFC 7239 Forwarded under /rfc/.
+_LOCATIONS = """
         location /image/ {{
             proxy_pass http://127.0.0.1:{api_port}/;
             proxy_set_header Host glimpse-backend.invalid;
@@ -69,66 +42,7 @@ http {{
                 "for=$remote_addr;proto=$scheme;host=\\"$host:$server_port\\"";
             proxy_set_header X-Forwarded-Prefix /rfc;
         }}
-    }}
-}}
 """
-
-
-def _self_signed(folder: Path) -> Path:
-    """A certificate for localhost and 127.0.0.1, and its key; returns the certificate."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    (folder / "key.pem").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    path = folder / "cert.pem"
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return path
-
-
-def _nginx() -> str:
-    found = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
-    if found is None:
-        pytest.fail("nginx is missing: install nginx (Debian: nginx-light); scripts/test does")
-    return found
-
-
-def _wait_for_tls(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 20
-    context = ssl.create_default_context()
-    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"nginx exited: {log.read_text(errors='replace')}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-                with context.wrap_socket(sock, server_hostname="localhost"):
-                    return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError(f"nginx did not listen: {log.read_text(errors='replace')}")
 
 
 class Proxy:
@@ -145,35 +59,14 @@ class Proxy:
 
 @pytest.fixture(scope="module")
 def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
-    nginx = _nginx()
     folder = tmp_path_factory.mktemp("nginx")
     url = databases.create_database("sqlite", str(tmp_path_factory.mktemp("db")))
     options = {"oslo_middleware": {"enable_proxy_headers_parsing": "true"}}
     with running(url, tmp_path_factory.mktemp("server"), options) as api:
-        ca = _self_signed(folder)
-        for attempt in range(3):
-            port = free_port()
-            api_port = api.url.rsplit(":", 1)[1]
-            conf = folder / "nginx.conf"
-            conf.write_text(_NGINX_CONF.format(dir=folder, port=port, api_port=api_port))
-            log = folder / "nginx.out"
-            with log.open("wb") as out:
-                process = subprocess.Popen(
-                    [nginx, "-p", str(folder), "-c", str(conf)], stdout=out, stderr=out
-                )
-            try:
-                _wait_for_tls(port, process, folder / "error.log")
-                break
-            except AssertionError:
-                process.terminate()
-                process.wait()
-                if attempt == 2:
-                    raise
-        try:
+        ca = nginx.self_signed(folder)
+        api_port = api.url.rsplit(":", 1)[1]
+        with nginx.tls_proxy(folder, _LOCATIONS.format(api_port=api_port)) as port:
             yield Proxy(port, ca, api)
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
         databases.drop_database(url)
 
 

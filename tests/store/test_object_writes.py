@@ -16,7 +16,6 @@ import json
 import os
 import socket
 import socketserver
-import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -38,6 +37,7 @@ from tests.store.conftest import (
     swift_objects,
     unique_name,
 )
+from tests.support import nginx
 
 MiB = 1 << 20
 #: Writes of an odd size, so that pieces end in the middle of them.
@@ -427,64 +427,26 @@ def test_a_plain_object_matching_the_callers_md5_is_kept(store: ObjectStore) -> 
 
 # --- over TLS -------------------------------------------------------------------------
 
-_NGINX_TLS = """
-daemon off;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log warn;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {dir}/body;
-    proxy_temp_path {dir}/proxy;
-    fastcgi_temp_path {dir}/fastcgi;
-    uwsgi_temp_path {dir}/uwsgi;
-    scgi_temp_path {dir}/scgi;
-    server {{
-        listen 127.0.0.1:{port} ssl;
-        ssl_certificate {dir}/cert.pem;
-        ssl_certificate_key {dir}/key.pem;
-        client_max_body_size 0;
-        proxy_http_version 1.1;
-        proxy_request_buffering off;
-        proxy_buffering off;
+_PASS_TO = """
         location / {{
             proxy_pass http://{target};
             proxy_set_header Host $http_host;
         }}
-    }}
-}}
 """
 
 
 @pytest.fixture
 def s3_over_tls(tmp_path: Path) -> Iterator[ObjectStore]:
     """The S3 store reached over HTTPS: a real nginx terminating TLS in front of swift-saio."""
-    from tests.clients.test_tls_proxy import _nginx, _self_signed, _wait_for_tls
-    from tests.support.server import free_port
 
     endpoint = urlsplit(saio_settings("S3_ENDPOINT")["S3_ENDPOINT"])
-    certificate = _self_signed(tmp_path)
-    port = free_port()
-    (tmp_path / "nginx.conf").write_text(
-        _NGINX_TLS.format(dir=tmp_path, port=port, target=endpoint.netloc)
-    )
-    log = tmp_path / "nginx.out"
-    with log.open("wb") as out:
-        nginx = subprocess.Popen(
-            [_nginx(), "-c", str(tmp_path / "nginx.conf"), "-p", str(tmp_path)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        _wait_for_tls(port, nginx, log)
+    certificate = nginx.self_signed(tmp_path)
+    with nginx.tls_proxy(tmp_path, _PASS_TO.format(target=endpoint.netloc)) as port:
 
         def through(url: str) -> str:
             return f"https://127.0.0.1:{port}"
 
         yield from _s3(through, str(certificate))
-    finally:
-        nginx.terminate()
-        nginx.wait(10)
 
 
 @pytest.mark.parametrize("sized", [True, False], ids=["sized", "unsized"])
