@@ -35,7 +35,7 @@ from starlette.concurrency import run_in_threadpool
 from glimpse import errors
 from glimpse.data.pipeline import PipelineResult, SizeMismatch, digest_stream, iter_store
 from glimpse.db.models import Image, ImageLocation, utcnow
-from glimpse.imports import queue, web_download
+from glimpse.imports import queue
 from glimpse.imports.errors import ImportFailed
 from glimpse.imports.queue import Claim
 from glimpse.imports.to_stores import Progress
@@ -115,15 +115,8 @@ async def run(rt: Runtime, claim: Claim, progress: Progress) -> None:
 async def _check(rt: Runtime, claim: Claim, image_id: str, url: str) -> _Plan:
     """The location's store and size, once it passed every check that needs the network."""
     public = rt.stores.public_uri(url)
-    if urllib.parse.urlsplit(url).scheme.lower() in ("http", "https"):
-        try:
-            await web_download.check_addresses(rt.conf, public)
-        except web_download.UriRefused as exc:
-            raise ImportFailed(
-                f"URI for add location does not pass filtering: {public} ({exc})"
-            ) from None
-        except web_download.WebDownloadError as exc:
-            raise ImportFailed(f"The location {public} cannot be reached: {exc}") from None
+    # For http(s): the filter, then the store's stat checks what the host resolves to
+    # (and every redirect) before it connects.
     try:
         driver, size = await run_in_threadpool(locations.check_location, rt, url)
     except errors.GlimpseError as exc:

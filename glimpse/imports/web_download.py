@@ -28,12 +28,17 @@ the URI, applying the same checks again to every hop:
 5. Redirects (301, 302, 303, 307, 308) are followed by hand, at most
    ``max_redirects`` of them, each hop going through steps 1 to 4 again.
 
+:func:`send` does the same for a thread without an event loop, and returns the
+first answer that is not a redirect whatever its status: the http store reads
+every http(s) location through it (``glimpse.store.http``).
+
 Errors::
 
     WebDownloadError    the download cannot start or broke off; the message
     │                   says why in words a user can act on (``status`` holds
     │                   the HTTP status when the source answered with an error)
-    └── UriRefused      [import_filtering_opts] refuses the URI or a redirect
+    ├── UriRefused      [import_filtering_opts] refuses the URI or a redirect
+    └── Unreachable     the host does not resolve, connect or answer in time
 """
 
 from __future__ import annotations
@@ -46,7 +51,7 @@ import logging
 import re
 import socket
 import ssl
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from urllib.parse import quote, urljoin, urlsplit
@@ -61,6 +66,8 @@ LOG = logging.getLogger(__name__)
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 #: Resolves ``(host, port)`` to addresses; raise :class:`OSError` when it cannot.
 Resolver = Callable[[str, int], Awaitable[Sequence[IPAddress]]]
+#: The same without an event loop, for :func:`send`.
+SyncResolver = Callable[[str, int], Sequence[IPAddress]]
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -90,12 +97,16 @@ class UriRefused(WebDownloadError):
     """``[import_filtering_opts]`` does not allow the URI (or a hop it redirects to)."""
 
 
+class Unreachable(WebDownloadError):
+    """The host does not resolve, accept a connection or answer in time."""
+
+
 # --- the filter ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class _Rules:
-    """``[import_filtering_opts]``, read once per check or download."""
+class UriFilter:
+    """``[import_filtering_opts]``, read once per check or download (or once by the http store)."""
 
     allowed_schemes: frozenset[str]
     disallowed_schemes: frozenset[str]
@@ -109,7 +120,7 @@ class _Rules:
     max_redirects: int
 
     @classmethod
-    def from_conf(cls, conf: cfg.ConfigOpts) -> _Rules:
+    def from_conf(cls, conf: cfg.ConfigOpts) -> UriFilter:
         group = conf.import_filtering_opts
         return cls(
             allowed_schemes=frozenset(s.strip().lower() for s in group.allowed_schemes),
@@ -154,28 +165,13 @@ def check_uri(conf: cfg.ConfigOpts, uri: str) -> None:
     """Apply ``[import_filtering_opts]`` to ``uri`` without touching the network.
 
     Raises :class:`UriRefused`, whose message says what is wrong. Host names are
-    not resolved here; :func:`stream` checks the addresses they resolve to.
+    not resolved here; :func:`stream` and :func:`send` check the addresses they
+    resolve to.
     """
-    _filter(_Rules.from_conf(conf), uri)
+    _filter(UriFilter.from_conf(conf), uri)
 
 
-async def check_addresses(
-    conf: cfg.ConfigOpts, uri: str, *, resolver: Resolver | None = None
-) -> None:
-    """:func:`check_uri`, then the addresses the host resolves to, as :func:`stream` checks
-    them before it connects.
-
-    For data another client fetches (the http store reading a location added with
-    Images API 2.17). That client resolves the name again and follows redirects on
-    its own, so this narrows what it can reach but is not :func:`stream`'s guarantee.
-    Raises :class:`UriRefused`, or :class:`WebDownloadError` when the name does not
-    resolve.
-    """
-    download = DownloadStream(conf, uri, resolver=resolver)
-    await download._addresses(_filter(download._rules, uri))
-
-
-def _filter(rules: _Rules, uri: str) -> _Target:
+def _filter(rules: UriFilter, uri: str) -> _Target:
     if not isinstance(uri, str) or not uri:
         raise UriRefused("the URI is empty.")
     if _UNSAFE_CHARS.search(uri):
@@ -304,7 +300,7 @@ def _listed_host(entry: str) -> str:
         return text
 
 
-def _private_allowed(rules: _Rules, host: str) -> bool:
+def _private_allowed(rules: UriFilter, host: str) -> bool:
     return rules.allow_private_addresses or host in rules.allowed_hosts
 
 
@@ -342,6 +338,199 @@ def _describe(address: IPAddress) -> str:
         if flag:
             return kind
     return "not a publicly routable address"
+
+
+# --- the hops ----------------------------------------------------------------------------------
+
+
+class _Route:
+    """The hops of one fetch: each URI filtered, redirects counted; no I/O here."""
+
+    def __init__(self, rules: UriFilter, uri: str) -> None:
+        self.rules = rules
+        self.uri = uri
+        #: The URI of the current hop.
+        self.url = uri
+        self.redirects = 0
+
+    def target(self) -> _Target:
+        """The current hop, once it passed the filter."""
+        try:
+            return _filter(self.rules, self.url)
+        except UriRefused as exc:
+            raise self.refused(exc) from None
+
+    def addresses(self, target: _Target, resolved: Sequence[IPAddress]) -> list[IPAddress]:
+        """The addresses of ``resolved`` to connect to, once every one passed the filter."""
+        try:
+            return _checked_addresses(self.rules, target, resolved)
+        except UriRefused as exc:
+            raise self.refused(exc) from None
+
+    def refused(self, exc: UriRefused) -> UriRefused:
+        if not self.redirects:
+            return exc
+        return UriRefused(f"it redirects to {self.url}, which is refused: {exc}")
+
+    def redirect(self, response: httpx.Response) -> None:
+        """Move to the hop ``response`` (a redirect) points to."""
+        status = response.status_code
+        location = response.headers.get("location")
+        if not location:
+            raise WebDownloadError(
+                f"{self.url} answered HTTP {status} without a Location header.", status=status
+            )
+        if self.redirects >= self.rules.max_redirects:
+            raise WebDownloadError(
+                f"{self.uri} redirects more than {self.rules.max_redirects} times."
+            )
+        self.redirects += 1
+        self.url = urljoin(self.url, location.strip())
+        LOG.debug("%s redirected to %s", self.uri, self.url)
+
+
+def _checked_addresses(
+    rules: UriFilter, target: _Target, resolved: Sequence[IPAddress]
+) -> list[IPAddress]:
+    addresses: list[IPAddress] = []
+    for found in resolved:
+        address = found
+        if isinstance(found, ipaddress.IPv6Address) and found.ipv4_mapped is not None:
+            address = found.ipv4_mapped
+        if not rules.allowed_hosts and str(address) in rules.disallowed_hosts:
+            raise UriRefused(f"the host '{target.host}' resolves to a disallowed address.")
+        if not _private_allowed(rules, target.host) and not _is_public(address):
+            # Which address stays unsaid: the answer would map internal DNS for a user.
+            raise UriRefused(
+                f"the host '{target.host}' resolves to an address that is not publicly "
+                "routable, which is not allowed."
+            )
+        if address not in addresses:
+            addresses.append(address)
+    if not addresses:
+        raise Unreachable(f"the host '{target.host}' has no address.")
+    return addresses
+
+
+def _unresolved(target: _Target, exc: OSError) -> Unreachable:
+    return Unreachable(f"cannot resolve the host '{target.host}': {exc.strerror or exc}.")
+
+
+def _pinned_request(
+    client: httpx.Client | httpx.AsyncClient,
+    method: str,
+    target: _Target,
+    address: IPAddress | None,
+    headers: Mapping[str, str],
+) -> httpx.Request:
+    """A request for ``target`` sent to ``address`` (to the host name when None: a proxy's)."""
+    if address is None:
+        host = target.authority
+    else:
+        bare = f"[{address}]" if address.version == 6 else str(address)
+        host = f"{bare}:{target.connect_port}"
+    return client.build_request(
+        method,
+        f"{target.scheme}://{host}{target.path}",
+        headers={**headers, "Host": target.authority},
+        # TLS must name and verify the URI's host, not the address we connect to.
+        extensions={"sni_hostname": target.host} if target.address is None else {},
+    )
+
+
+def _send_failure(
+    exc: httpx.HTTPError, target: _Target, timeout: httpx.Timeout
+) -> tuple[WebDownloadError, bool]:
+    """The error a failed request means, and whether another address of the host may answer."""
+    if isinstance(exc, httpx.ConnectTimeout):
+        return Unreachable(
+            f"connecting to {target.authority} timed out after {timeout.connect or 0:g} s."
+        ), True
+    if isinstance(exc, httpx.ConnectError):
+        return Unreachable(f"cannot connect to {target.authority}: {_reason(exc)}."), True
+    if isinstance(exc, httpx.TimeoutException):
+        return Unreachable(
+            f"{target.authority} sent no response within {timeout.read or 0:g} s."
+        ), False
+    return WebDownloadError(f"the request to {target.authority} failed: {_reason(exc)}."), False
+
+
+# --- without an event loop: the http store --------------------------------------------------
+
+
+def _system_resolve_sync(host: str, port: int) -> list[IPAddress]:
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+    return [ipaddress.ip_address(info[4][0]) for info in infos]
+
+
+def send(
+    rules: UriFilter,
+    client: httpx.Client,
+    method: str,
+    uri: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    credentials: tuple[str, str] | None = None,
+    proxied_schemes: frozenset[str] = frozenset(),
+    resolver: SyncResolver | None = None,
+) -> httpx.Response:
+    """Send ``method`` to ``uri`` as :func:`stream` fetches, and return the first answer that
+    is not a redirect, whatever its status, its body not yet read (close it).
+
+    Every hop passes the filter and its host's addresses are checked; the request
+    goes to one of those addresses. ``client`` must not follow redirects nor trust
+    the environment's proxies. ``credentials`` (user, password) are sent, as HTTP
+    basic auth, to the first hop's scheme, host and port only. For a scheme in
+    ``proxied_schemes`` the request goes to the client's proxy by host name: the
+    hop is still filtered and its addresses checked here, but the proxy resolves
+    the name again. Raises :class:`UriRefused`, :class:`Unreachable` or
+    :class:`WebDownloadError`.
+    """
+    resolve = resolver or _system_resolve_sync
+    route = _Route(rules, uri)
+    first: tuple[str, str, int] | None = None
+    while True:
+        target = route.target()
+        if target.address is not None:
+            addresses = [target.address]
+        else:
+            try:
+                resolved = resolve(target.host, target.connect_port)
+            except OSError as exc:
+                raise _unresolved(target, exc) from None
+            addresses = route.addresses(target, resolved)
+        origin = (target.scheme, target.host, target.connect_port)
+        first = first or origin
+        auth = httpx.BasicAuth(*credentials) if credentials and origin == first else None
+        pinned: Sequence[IPAddress | None] = addresses
+        if target.scheme in proxied_schemes:
+            pinned = [None]
+        response = _send_sync(client, method, target, pinned, headers or {}, auth)
+        if response.status_code not in REDIRECT_STATUSES:
+            return response
+        response.close()
+        route.redirect(response)
+
+
+def _send_sync(
+    client: httpx.Client,
+    method: str,
+    target: _Target,
+    addresses: Sequence[IPAddress | None],
+    headers: Mapping[str, str],
+    auth: httpx.Auth | None,
+) -> httpx.Response:
+    failure: WebDownloadError | None = None
+    for address in addresses:
+        request = _pinned_request(client, method, target, address, headers)
+        try:
+            return client.send(request, stream=True, auth=auth)
+        except httpx.HTTPError as exc:
+            failure, next_address = _send_failure(exc, target, client.timeout)
+            if not next_address:
+                raise failure from None
+    assert failure is not None
+    raise failure
 
 
 # --- the download ----------------------------------------------------------------------------
@@ -408,7 +597,7 @@ class DownloadStream(AsyncIterator[bytes]):
         self.final_url = uri
         #: The final response's Content-Length (bytes as served, before decompression).
         self.content_length: int | None = None
-        self._rules = _Rules.from_conf(conf)
+        self._rules = UriFilter.from_conf(conf)
         self._decompress = decompress
         self._chunk_size = chunk_size
         self._resolve: Resolver = resolver or _system_resolve
@@ -486,38 +675,23 @@ class DownloadStream(AsyncIterator[bytes]):
         await self.aclose()
 
     async def _follow(self, client: httpx.AsyncClient) -> httpx.Response:
-        url = self.uri
-        redirects = 0
+        route = _Route(self._rules, self.uri)
         while True:
-            try:
-                target = _filter(self._rules, url)
-                addresses = await self._addresses(target)
-            except UriRefused as exc:
-                if not redirects:
-                    raise
-                raise UriRefused(f"it redirects to {url}, which is refused: {exc}") from None
+            target = route.target()
+            addresses = route.addresses(target, await self._resolved(target))
             response = await self._request(client, target, addresses)
             status = response.status_code
             if status in REDIRECT_STATUSES:
-                location = response.headers.get("location")
                 await response.aclose()
-                if not location:
-                    raise WebDownloadError(
-                        f"{url} answered HTTP {status} without a Location header.", status=status
-                    )
-                if redirects >= self._rules.max_redirects:
-                    raise WebDownloadError(
-                        f"{self.uri} redirects more than {self._rules.max_redirects} times."
-                    )
-                redirects += 1
-                url = urljoin(url, location.strip())
-                LOG.debug("web-download of %s redirected to %s", self.uri, url)
+                route.redirect(response)
                 continue
             if not 200 <= status < 300:
                 await response.aclose()
                 reason = f" {response.reason_phrase}" if response.reason_phrase else ""
-                raise WebDownloadError(f"{url} answered HTTP {status}{reason}.", status=status)
-            self.final_url = url
+                raise WebDownloadError(
+                    f"{route.url} answered HTTP {status}{reason}.", status=status
+                )
+            self.final_url = route.url
             return response
 
     async def _request(
@@ -526,69 +700,29 @@ class DownloadStream(AsyncIterator[bytes]):
         """Send the GET to the first of ``addresses`` that accepts a connection."""
         failure: WebDownloadError | None = None
         for address in addresses:
-            host = f"[{address}]" if address.version == 6 else str(address)
-            request = client.build_request(
-                "GET",
-                f"{target.scheme}://{host}:{target.connect_port}{target.path}",
-                headers={"Host": target.authority},
-                # TLS must name and verify the URI's host, not the address we connect to.
-                extensions={"sni_hostname": target.host} if target.address is None else {},
-            )
+            request = _pinned_request(client, "GET", target, address, {})
             try:
                 return await client.send(request, stream=True)
-            except httpx.ConnectTimeout:
-                failure = WebDownloadError(
-                    f"connecting to {target.authority} timed out after "
-                    f"{self._rules.connect_timeout:g} s."
-                )
-            except httpx.ConnectError as exc:
-                failure = WebDownloadError(f"cannot connect to {target.authority}: {_reason(exc)}.")
-            except httpx.TimeoutException:
-                raise WebDownloadError(
-                    f"{target.authority} sent no response within {self._rules.idle_timeout:g} s."
-                ) from None
             except httpx.HTTPError as exc:
-                raise WebDownloadError(
-                    f"the request to {target.authority} failed: {_reason(exc)}."
-                ) from None
+                failure, next_address = _send_failure(exc, target, client.timeout)
+                if not next_address:
+                    raise failure from None
         assert failure is not None
         raise failure
 
-    async def _addresses(self, target: _Target) -> list[IPAddress]:
-        """The checked addresses to connect to for ``target``, in resolver order."""
-        rules = self._rules
+    async def _resolved(self, target: _Target) -> Sequence[IPAddress]:
+        """What ``target``'s host resolves to, in resolver order (unchecked)."""
         if target.address is not None:
             return [target.address]  # _filter has checked it
+        timeout = self._rules.connect_timeout
         try:
-            resolved = await asyncio.wait_for(
-                self._resolve(target.host, target.connect_port), rules.connect_timeout
-            )
+            return await asyncio.wait_for(self._resolve(target.host, target.connect_port), timeout)
         except TimeoutError:
-            raise WebDownloadError(
-                f"resolving '{target.host}' took longer than {rules.connect_timeout:g} s."
+            raise Unreachable(
+                f"resolving '{target.host}' took longer than {timeout:g} s."
             ) from None
         except OSError as exc:
-            raise WebDownloadError(
-                f"cannot resolve the host '{target.host}': {exc.strerror or exc}."
-            ) from None
-        addresses: list[IPAddress] = []
-        for found in resolved:
-            address = found
-            if isinstance(found, ipaddress.IPv6Address) and found.ipv4_mapped is not None:
-                address = found.ipv4_mapped
-            if not rules.allowed_hosts and str(address) in rules.disallowed_hosts:
-                raise UriRefused(f"the host '{target.host}' resolves to a disallowed address.")
-            if not _private_allowed(rules, target.host) and not _is_public(address):
-                # Which address stays unsaid: the answer would map internal DNS for a user.
-                raise UriRefused(
-                    f"the host '{target.host}' resolves to an address that is not publicly "
-                    "routable, which is not allowed."
-                )
-            if address not in addresses:
-                addresses.append(address)
-        if not addresses:
-            raise WebDownloadError(f"the host '{target.host}' has no address.")
-        return addresses
+            raise _unresolved(target, exc) from None
 
     async def _raw_body(self, response: httpx.Response) -> AsyncGenerator[bytes, None]:
         try:
@@ -625,9 +759,12 @@ __all__ = [
     "DECOMPRESS_CHOICES",
     "DownloadStream",
     "Resolver",
+    "SyncResolver",
+    "Unreachable",
+    "UriFilter",
     "UriRefused",
     "WebDownloadError",
-    "check_addresses",
     "check_uri",
+    "send",
     "stream",
 ]

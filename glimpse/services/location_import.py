@@ -30,7 +30,6 @@ from typing import Any
 
 from glimpse import errors
 from glimpse.context import RequestContext
-from glimpse.imports import web_download
 from glimpse.notifications import payloads
 from glimpse.runtime import Runtime
 from glimpse.schemas.location import validate_add_location
@@ -69,7 +68,7 @@ def add_location(rt: Runtime, context: RequestContext, image_id: str, body: Any)
         if not _is_service(context) and not _http_store_url(rt, url):
             raise errors.Forbidden("http store must be enabled to use location API by normal user.")
         _check_hash(validation)
-        _check_url(rt, url, public)
+        _check_url(rt, url)
         if not (image.disk_format and image.container_format):
             raise errors.BadRequest(
                 "Properties disk_format, container_format must be set prior to saving data."
@@ -139,21 +138,10 @@ def _check_hash(validation: dict[str, str]) -> None:
         )
 
 
-def _check_url(rt: Runtime, url: str, public: str) -> None:
-    """A scheme some store reads and users may name; for http(s), web-download's filter.
-
-    Glance applies ``[import_filtering_opts]`` to http(s) locations too (LP #2161330);
-    Glimpse applies its web-download filter, which also refuses literal private,
-    loopback and link-local addresses (the worker checks what a host name resolves
-    to before it connects).
-    """
+def _check_url(rt: Runtime, url: str) -> None:
+    """A scheme some store reads and users may name; for http(s), web-download's filter
+    (:func:`~glimpse.services.locations.check_filtering`, as for PATCH)."""
+    locations.check_filtering(rt, url)
     scheme = urllib.parse.urlsplit(url).scheme.lower()
-    if scheme in ("http", "https"):
-        try:
-            web_download.check_uri(rt.conf, public)
-        except web_download.UriRefused as exc:
-            raise errors.BadRequest(
-                f"URI for add location does not pass filtering: {public} ({exc})"
-            ) from None
     if scheme in locations.RESTRICTED_SCHEMES or not rt.stores.by_scheme(url):
         raise errors.BadRequest(f"Invalid location: no store may read {scheme}:// locations.")

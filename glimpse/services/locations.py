@@ -4,7 +4,10 @@ With ``show_multiple_locations = True`` a PATCH may ``add /locations/N|-``,
 ``replace /locations`` and ``remove /locations/N`` (spec §5). Positions count the
 image's live locations, in order. A location a user adds must be readable by a
 configured store of a scheme users may set (never ``file``, ``filesystem`` or
-``swift+config``) and hold data (its store reports a size above 0).
+``swift+config``) and hold data (its store reports a size above 0). An http(s)
+location must pass web-download's filter (``[import_filtering_opts]``), as with
+Images API 2.17 (:func:`check_filtering`); the http store checks every hop again,
+redirects and resolved addresses included, whenever it reads.
 
 Locations are compared and shown in their public form (credentials stripped, see
 :meth:`~glimpse.store.registry.Stores.public_uri`), so a client can send back the
@@ -28,13 +31,14 @@ from sqlalchemy.orm import object_session
 from glimpse import errors
 from glimpse.context import RequestContext
 from glimpse.db.models import Image, ImageLocation, utcnow
+from glimpse.imports import web_download
 from glimpse.runtime import Runtime
 from glimpse.services import access
 from glimpse.services.image_patch import PatchOperation
 from glimpse.services.quotas import parse_storage_quota, storage_used
 from glimpse.services.validation import check_text, quota_exceeded
 from glimpse.store.base import StoreDriver
-from glimpse.store.errors import StoreError, StoreNotFound, StoreUnsupported
+from glimpse.store.errors import StoreError, StoreNotFound, StoreRefused, StoreUnsupported
 
 LOG = logging.getLogger(__name__)
 #: Schemes users may never set: they would expose files or credentials of the service.
@@ -302,8 +306,31 @@ def _position(where: str, count: int, *, for_add: bool) -> int | None:
     return position if position <= limit else None
 
 
+def check_filtering(rt: Runtime, url: str) -> None:
+    """An http(s) ``url`` must pass ``[import_filtering_opts]``; 400 otherwise.
+
+    Glance filters http(s) locations the same way (LP #2161330). Glimpse's filter
+    also refuses literal loopback, private and link-local addresses unless the
+    operator allows them; the http store checks what a host name resolves to, and
+    every redirect, when it reads. Credentials in the URL are not filtered: the
+    store sends them to that host only.
+    """
+    if urllib.parse.urlsplit(url).scheme.lower() not in ("http", "https"):
+        return
+    public = rt.stores.public_uri(url)
+    try:
+        web_download.check_uri(rt.conf, public)
+    except web_download.UriRefused as exc:
+        raise _not_filtered(public, exc.message) from None
+
+
+def _not_filtered(public: str, reason: str) -> errors.BadRequest:
+    return errors.BadRequest(f"URI for add location does not pass filtering: {public} ({reason})")
+
+
 def check_location(rt: Runtime, url: str) -> tuple[StoreDriver, int]:
     """The store that holds ``url`` and its size; 400 "Invalid location" otherwise."""
+    check_filtering(rt, url)
     scheme = urllib.parse.urlsplit(url).scheme
     candidates = rt.stores.by_scheme(url) if scheme not in RESTRICTED_SCHEMES else []
     if not candidates:
@@ -318,6 +345,8 @@ def check_location(rt: Runtime, url: str) -> tuple[StoreDriver, int]:
         )
     try:
         size = driver.stat(url)
+    except StoreRefused as exc:
+        raise _not_filtered(rt.stores.public_uri(url), str(exc)) from exc
     except StoreError as exc:
         # As Glance: whatever the store says (missing, unreachable, refused), the
         # location cannot be used.

@@ -141,7 +141,7 @@ def _driver(
                 direct_io=bool(group.filesystem_store_direct_io),
             )
         if store_type == "http":
-            return _http(store_id, group)
+            return _http(store_id, group, conf)
         if store_type == "swift":
             return _swift(store_id, group)
         return _s3(store_id, group)
@@ -171,10 +171,13 @@ def _required(store_id: str, group: Any, *names: str) -> list[str]:
     return [str(getattr(group, name)) for name in names]
 
 
-def _http(store_id: str, group: Any) -> StoreDriver:
+def _http(store_id: str, group: Any, conf: cfg.ConfigOpts) -> StoreDriver:
+    from glimpse.imports.web_download import UriFilter
     from glimpse.store.http import HttpStore
 
     return HttpStore(
+        # The filter web-download obeys: every location is a URL fetched for a user.
+        uri_filter=UriFilter.from_conf(conf),
         ca_certificates_file=group.https_ca_certificates_file,
         insecure=bool(group.https_insecure),
         proxies=dict(group.http_proxy_information or {}),

@@ -13,6 +13,7 @@ service layer maps them.
     ├── StoreFull              no space left: disk full, quota of the backend, file too large
     ├── StoreUnavailable       the backend cannot be reached or refuses service right now
     ├── StoreAuthError         the backend rejected the store's credentials or permissions
+    ├── StoreRefused           the driver will not reach that URI: the operator's filter forbids it
     └── StoreUnsupported       the driver lacks an optional feature
 """
 
@@ -44,6 +45,14 @@ class StoreAuthError(StoreError):
 
     Not a :class:`StoreUnavailable`: retrying cannot help until an operator
     fixes the store's configuration or the backend's accounts.
+    """
+
+
+class StoreRefused(StoreError):
+    """The driver will not reach the URI, or a URI it redirects to: a filter the operator
+    configured forbids it (the http store applies ``[import_filtering_opts]``).
+
+    The message says why, without the URI.
     """
 
 

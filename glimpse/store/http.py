@@ -5,18 +5,26 @@ in Glance. A URL may carry ``user:password@``; show people :func:`public_uri`.
 Nothing is ever written or deleted: :meth:`HttpStore.begin_write` and
 :meth:`HttpStore.delete` raise :class:`~glimpse.store.errors.StoreUnsupported`,
 and ``read_only`` says so up front.
+
+Every request goes through web-download's filter (``[import_filtering_opts]``,
+:func:`glimpse.imports.web_download.send`): each hop, redirects included, must
+pass it, the host's addresses are checked, and the connection goes to an address
+that passed (``Host`` and TLS still name the host). A refused hop raises
+:class:`~glimpse.store.errors.StoreRefused` before anything is sent to it.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import ssl
 import threading
 from collections.abc import Iterator
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
-import requests
+import httpx
 from oslo_config import cfg
 
+from glimpse.imports import web_download
 from glimpse.store.base import (
     DEFAULT_CHUNK_SIZE,
     StoreDriver,
@@ -27,6 +35,7 @@ from glimpse.store.errors import (
     StoreAuthError,
     StoreError,
     StoreNotFound,
+    StoreRefused,
     StoreUnavailable,
     StoreUnsupported,
 )
@@ -69,8 +78,8 @@ def public_uri(uri: str) -> str:
     return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
-def _status_error(response: requests.Response, action: str) -> StoreError:
-    message = f"Cannot {action}: HTTP {response.status_code} {response.reason}"
+def _status_error(response: httpx.Response, action: str) -> StoreError:
+    message = f"Cannot {action}: HTTP {response.status_code} {response.reason_phrase}"
     if response.status_code in (404, 410):
         return StoreNotFound(message)
     if response.status_code in (401, 403, 407):
@@ -84,8 +93,8 @@ class HttpStore(StoreDriver):
     """Reads image data from any http(s) URL, with ranged reads through ``Range``.
 
     A server that ignores ``Range`` still works: the unwanted bytes are read
-    and dropped. Any URL is served: deciding which external locations users
-    may set is the API's policy, not the driver's.
+    and dropped. ``uri_filter`` decides which URLs (and redirects) it may reach;
+    whether users may set a location at all is the API's policy.
     """
 
     scheme = "http"
@@ -97,6 +106,7 @@ class HttpStore(StoreDriver):
     def __init__(
         self,
         *,
+        uri_filter: web_download.UriFilter,
         ca_certificates_file: str | None = None,
         insecure: bool = False,
         proxies: dict[str, str] | None = None,
@@ -105,10 +115,14 @@ class HttpStore(StoreDriver):
         store_id: str = "http",
     ) -> None:
         self.store_id = store_id
-        self._verify: bool | str = ca_certificates_file or not insecure
-        self._proxies = dict(proxies or {})
-        self._timeout = (connect_timeout, read_timeout)
-        # requests sessions are not safe to share between threads.
+        self._filter = dataclasses.replace(uri_filter, max_redirects=MAX_REDIRECTS)
+        self._tls = _tls_context(ca_certificates_file, insecure)
+        self._proxies = {
+            scheme: proxy if "://" in proxy else f"http://{proxy}"
+            for scheme, proxy in (proxies or {}).items()
+        }
+        self._timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
+        # One client per thread: connections are not shared between threads.
         self._local = threading.local()
 
     def __repr__(self) -> str:
@@ -176,32 +190,59 @@ class HttpStore(StoreDriver):
             raise StoreNotFound(f"{public_uri(uri)!r} is not an http(s) location")
         return public_uri(uri)
 
-    def _session(self) -> requests.Session:
-        session: requests.Session | None = getattr(self._local, "session", None)
-        if session is None:
-            session = requests.Session()
-            session.max_redirects = MAX_REDIRECTS
-            session.verify = self._verify
-            session.proxies.update(self._proxies)
-            self._local.session = session
-        return session
+    def _client(self) -> httpx.Client:
+        client: httpx.Client | None = getattr(self._local, "client", None)
+        if client is None:
+            client = httpx.Client(
+                verify=self._tls,
+                timeout=self._timeout,
+                follow_redirects=False,  # web_download.send follows them, checking each hop
+                trust_env=False,  # an environment's proxy would reach names we did not check
+                mounts={
+                    f"{scheme}://": httpx.HTTPTransport(verify=self._tls, proxy=proxy)
+                    for scheme, proxy in self._proxies.items()
+                },
+            )
+            self._local.client = client
+        return client
 
     def _request(
         self, method: str, uri: str, headers: dict[str, str], public: str
-    ) -> requests.Response:
+    ) -> httpx.Response:
+        parts = urlsplit(uri)
+        credentials = None
+        if parts.username is not None:
+            credentials = (unquote(parts.username), unquote(parts.password or ""))
         try:
-            return self._session().request(
-                method, uri, headers=headers, stream=True, timeout=self._timeout
+            return web_download.send(
+                self._filter,
+                self._client(),
+                method,
+                public,
+                headers=headers,
+                credentials=credentials,
+                proxied_schemes=frozenset(self._proxies),
             )
-        except requests.TooManyRedirects as exc:
-            raise StoreError(
-                f"Cannot {method} {public}: more than {MAX_REDIRECTS} redirects"
-            ) from exc
-        except requests.RequestException as exc:
-            raise StoreUnavailable(f"Cannot {method} {public}: {exc}") from exc
+        except web_download.UriRefused as exc:
+            raise StoreRefused(exc.message) from None
+        except web_download.Unreachable as exc:
+            raise StoreUnavailable(f"Cannot {method} {public}: {exc.message}") from None
+        except web_download.WebDownloadError as exc:
+            raise StoreError(f"Cannot {method} {public}: {exc.message}") from None
 
 
-def _content_range_start(response: requests.Response) -> int | None:
+def _tls_context(ca_certificates_file: str | None, insecure: bool) -> ssl.SSLContext:
+    if insecure:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    if ca_certificates_file:
+        return ssl.create_default_context(cafile=ca_certificates_file)
+    return httpx.create_ssl_context()
+
+
+def _content_range_start(response: httpx.Response) -> int | None:
     # Content-Range: bytes <first>-<last>/<total or *>
     unit, _, spec = response.headers.get("Content-Range", "").partition(" ")
     first = spec.partition("-")[0]
@@ -219,14 +260,15 @@ class _HttpChunks(Iterator[bytes]):
 
     def __init__(
         self,
-        response: requests.Response,
+        response: httpx.Response,
         skip: int,
         limit: int | None,
         chunk_size: int,
         public: str,
     ) -> None:
-        self._response: requests.Response | None = response
-        self._chunks: Iterator[Any] = response.iter_content(chunk_size)
+        self._response: httpx.Response | None = response
+        # Raw: the bytes as stored, never decoded.
+        self._chunks: Iterator[bytes] = response.iter_raw(chunk_size)
         self._skip = skip
         self._remaining = limit
         self._public = public
@@ -239,7 +281,7 @@ class _HttpChunks(Iterator[bytes]):
                 chunk: bytes = next(self._chunks)
             except StopIteration:
                 break
-            except requests.RequestException as exc:
+            except httpx.HTTPError as exc:
                 self.close()
                 raise StoreUnavailable(f"Cannot read {self._public}: {exc}") from exc
             if self._skip:

@@ -8,7 +8,6 @@ locations from a local web server through the http store.
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import json
 import threading
@@ -23,7 +22,7 @@ from starlette.testclient import TestClient
 from glimpse.http.app import create_app
 from glimpse.imports import queue, runner
 from glimpse.runtime import Runtime
-from tests.store.conftest import RangeRequestHandler, WebServer
+from tests.store.conftest import WebServer, private_files_handler
 from tests.support.client import Api
 from tests.support.multistore import MultiStore
 
@@ -35,18 +34,6 @@ USER, PASSWORD = "svc", "s3cr3t-pa55"
 JSON = {"Accept": "application/json"}
 
 
-class _AuthHandler(RangeRequestHandler):
-    """Files under /private/ need HTTP basic auth as USER:PASSWORD."""
-
-    def _serve(self, send_body: bool) -> None:
-        if self.path.startswith("/private/"):
-            expected = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
-            if self.headers.get("Authorization") != f"Basic {expected}":
-                self._reply(401, {}, b"")
-                return
-        super()._serve(send_body)
-
-
 @pytest.fixture(scope="module")
 def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
     served = tmp_path_factory.mktemp("served")
@@ -55,7 +42,7 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
     (served / "other.raw").write_bytes(DATA)
     (served / "empty.raw").write_bytes(b"")
     (served / "private" / "secret.raw").write_bytes(DATA)
-    server = WebServer(served, handler=_AuthHandler)
+    server = WebServer(served, handler=private_files_handler(USER, PASSWORD))
     yield server
     server.stop()
 

@@ -1,12 +1,13 @@
 """Image locations through JSON patch (``show_multiple_locations = True``), spec §5.
 
 External locations are served by a local web server through the http store; the
-store that uploads write to is the filesystem one.
+store that uploads write to is the filesystem one. The server is on 127.0.0.1,
+which ``[import_filtering_opts]`` refuses unless an operator allows it: every
+runtime here allows that host (on any port), as an operator would.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -16,8 +17,9 @@ from urllib.parse import quote
 
 import pytest
 
+from glimpse.runtime import Runtime
 from glimpse.services import scrub
-from tests.store.conftest import RangeRequestHandler, WebServer
+from tests.store.conftest import RangeRequestHandler, WebServer, private_files_handler
 from tests.support.client import Api
 from tests.support.multistore import MultiStore
 
@@ -25,18 +27,6 @@ OCTET = {"Content-Type": "application/octet-stream"}
 DATA = b"external image data " * 512
 #: A user and password full of characters RFC 1738 wants quoted in a URL.
 USER, PASSWORD = "us@er:1", "p@ss:w/rd%?#"
-
-
-class _AuthHandler(RangeRequestHandler):
-    """Files under /private/ need HTTP basic auth as USER:PASSWORD."""
-
-    def _serve(self, send_body: bool) -> None:
-        if self.path.startswith("/private/"):
-            expected = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
-            if self.headers.get("Authorization") != f"Basic {expected}":
-                self._reply(401, {}, b"")
-                return
-        super()._serve(send_body)
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +38,26 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
     (served / "third.raw").write_bytes(DATA)
     (served / "empty.raw").write_bytes(b"")
     (served / "private" / "secret.raw").write_bytes(DATA)
-    server = WebServer(served, handler=_AuthHandler)
+    server = WebServer(served, handler=private_files_handler(USER, PASSWORD))
     yield server
     server.stop()
+
+
+#: An operator's opt-in to locations on the loopback test servers (any port).
+LOOPBACK = {
+    "import_filtering_opts__allowed_hosts": ["127.0.0.1"],
+    "import_filtering_opts__allowed_ports": [],
+}
+
+
+@pytest.fixture
+def make_runtime(make_runtime: Callable[..., Runtime]) -> Callable[..., Runtime]:
+    """Runtimes (and so ``make_api``'s) whose filter allows 127.0.0.1 unless told otherwise."""
+
+    def factory(**overrides: Any) -> Runtime:
+        return make_runtime(**{**LOOPBACK, **overrides})
+
+    return factory
 
 
 @pytest.fixture
@@ -161,6 +168,88 @@ def test_a_file_location_of_the_store_itself_is_refused(api: Api, tmp_path: Path
     stored = api.get(f"/v2/images/{uploaded}").json()["locations"][0]["url"]
     image_id = new_image(api)
     assert patch(api, image_id, add(stored)).status_code == 400
+
+
+# --- [import_filtering_opts]: http(s) locations are URLs fetched for a user ----------------
+
+
+def no_loopback(make_api: Callable[..., Api], **overrides: Any) -> Api:
+    """An API with Glance's filter defaults (ports 80 and 443, no private addresses)."""
+    options: dict[str, Any] = {
+        "show_multiple_locations": True,
+        "import_filtering_opts__allowed_hosts": [],
+        "import_filtering_opts__allowed_ports": [80, 443],
+    }
+    return make_api(**{**options, **overrides})
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.0.0.1/image.raw",
+        "http://[::1]/image.raw",
+        "http://example.com:22/image.raw",
+    ],
+)
+def test_patch_added_http_locations_must_pass_the_filter(
+    make_api: Callable[..., Api], url: str
+) -> None:
+    api = no_loopback(make_api)
+    image_id = new_image(api)
+
+    for op in (add(url), replace(loc(url))):
+        response = patch(api, image_id, op)
+        assert response.status_code == 400, op
+        assert message(response).startswith(f"URI for add location does not pass filtering: {url}")
+    image = api.get(f"/v2/images/{image_id}").json()
+    assert (image["status"], image["locations"]) == ("queued", [])
+
+
+def test_a_location_host_name_is_checked_by_what_it_resolves_to(
+    make_api: Callable[..., Api], web: WebServer
+) -> None:
+    api = no_loopback(make_api, import_filtering_opts__allowed_ports=[])
+    image_id = new_image(api)
+    # "localhost" passes the filter by name; it resolves to loopback.
+    url = f"http://localhost:{web.server_address[1]}/image.raw"
+
+    response = patch(api, image_id, add(url))
+
+    assert response.status_code == 400
+    assert "not publicly routable" in message(response)
+    assert api.get(f"/v2/images/{image_id}").json()["locations"] == []
+
+
+class _Redirector(RangeRequestHandler):
+    """``/hop`` redirects to the server's ``target`` URL (changed by the test)."""
+
+    def _serve(self, send_body: bool) -> None:
+        if self.path == "/hop":
+            self._reply(302, {"Location": self.server.target}, b"")  # type: ignore[attr-defined]
+            return
+        super()._serve(send_body)
+
+
+def test_a_location_redirecting_to_a_refused_address_is_not_read(
+    api: Api, web: WebServer, tmp_path: Path
+) -> None:
+    redirector = WebServer(tmp_path, handler=_Redirector)
+    redirector.target = web.url("image.raw")  # type: ignore[attr-defined]
+    try:
+        image_id = new_image(api)
+        response = patch(api, image_id, add(redirector.url("hop")))
+        assert response.status_code == 200, response.text
+        assert api.get(f"/v2/images/{image_id}/file").content == DATA
+
+        # The location now sends its readers to the cloud's metadata service.
+        redirector.target = "http://169.254.169.254/latest/meta-data/"  # type: ignore[attr-defined]
+        response = api.get(f"/v2/images/{image_id}/file")
+
+        assert response.status_code == 503
+        assert "redirects to http://169.254.169.254/latest/meta-data/" in response.text
+    finally:
+        redirector.stop()
 
 
 def test_locations_without_data_are_invalid(api: Api, web: WebServer) -> None:
@@ -429,7 +518,12 @@ def test_the_patch_media_type_v2_0_reaches_locations_too(api: Api, web: WebServe
 def test_with_multi_store_a_location_names_its_store(
     make_multi: Callable[..., MultiStore], web: WebServer
 ) -> None:
-    multi = make_multi({"DEFAULT": {"show_multiple_locations": True}})
+    multi = make_multi(
+        {
+            "DEFAULT": {"show_multiple_locations": True},
+            "import_filtering_opts": {"allowed_hosts": "127.0.0.1", "allowed_ports": "[]"},
+        }
+    )
     image_id = multi.uploaded("cheap")
     # Whatever store a client names, the store that holds the URL is recorded.
     response = patch(multi.api, image_id, add(web.url("image.raw"), store="fast", k="v"))

@@ -8,6 +8,7 @@ Drivers needing an outside service should skip when it is not configured.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import fcntl
 import os
@@ -29,6 +30,8 @@ import pytest
 import swiftclient
 from botocore.config import Config as BotoConfig
 
+from glimpse import config
+from glimpse.imports.web_download import UriFilter
 from glimpse.store import StoredObject, StoreDriver, StoreWriter
 from glimpse.store.base import BytesLike
 from glimpse.store.filesystem import FilesystemStore
@@ -331,6 +334,20 @@ class RangeRequestHandler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
 
+def private_files_handler(user: str, password: str) -> type[RangeRequestHandler]:
+    """A handler whose files under ``/private/`` need HTTP basic auth as ``user:password``."""
+    expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+    class PrivateFilesHandler(RangeRequestHandler):
+        def _serve(self, send_body: bool) -> None:
+            if self.path.startswith("/private/") and self.headers.get("Authorization") != expected:
+                self._reply(401, {}, b"")
+                return
+            super()._serve(send_body)
+
+    return PrivateFilesHandler
+
+
 class WebServer(ThreadingHTTPServer):
     """A web server on a free loopback port, in a thread; ``url(name)`` addresses a file."""
 
@@ -364,6 +381,19 @@ class WebServer(ThreadingHTTPServer):
         self._thread.join()
 
 
+def uri_filter(**options: Any) -> UriFilter:
+    """``[import_filtering_opts]`` with ``options`` set, as the http store reads it."""
+    conf = config.new_conf([])
+    for name, value in options.items():
+        conf.set_override(name, value, group="import_filtering_opts")
+    return UriFilter.from_conf(conf)
+
+
+def loopback_filter() -> UriFilter:
+    """The filter an operator sets to let the store read the test servers on 127.0.0.1."""
+    return uri_filter(allowed_hosts=["127.0.0.1"], allowed_ports=[])
+
+
 class _HttpStoreWithSideDoor(HttpStore):
     """The http store, plus a side door the suite uses to put files on the test server.
 
@@ -375,7 +405,7 @@ class _HttpStoreWithSideDoor(HttpStore):
     """
 
     def __init__(self, server: WebServer) -> None:
-        super().__init__()
+        super().__init__(uri_filter=loopback_filter())
         self._server = server
         self._side_door = FilesystemStore(server.directory)
 

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from glimpse.store import StoreNotFound, StoreUnavailable, StoreUnsupported
-from glimpse.store.errors import StoreAuthError, StoreError
+from glimpse.store.errors import StoreAuthError, StoreError, StoreRefused
 from glimpse.store.http import HttpStore, options, public_uri
-from tests.store.conftest import RangeRequestHandler, WebServer
+from tests.store.conftest import RangeRequestHandler, WebServer, loopback_filter, uri_filter
 
 DATA = os.urandom(10_000)
 
@@ -39,7 +39,7 @@ def server(served: Path) -> Iterator[WebServer]:
 
 @pytest.fixture
 def store() -> HttpStore:
-    return HttpStore()
+    return HttpStore(uri_filter=loopback_filter())
 
 
 def read_all(store: HttpStore, uri: str, **kwargs: Any) -> bytes:
@@ -108,7 +108,8 @@ def test_closing_a_read_early_releases_it(store: HttpStore, server: WebServer) -
 
 class StatusHandler(RangeRequestHandler):
     """``/status/<code>`` answers that code; ``/redirect/<name>`` redirects to ``<name>``;
-    ``/loop`` redirects to itself; HEAD is refused on ``/no-head/<name>``."""
+    ``/away/<host:port/path>`` to ``http://<host:port/path>``; ``/loop`` redirects to
+    itself; HEAD is refused on ``/no-head/<name>``."""
 
     def do_HEAD(self) -> None:
         if self.path.startswith("/no-head/"):
@@ -127,6 +128,9 @@ class StatusHandler(RangeRequestHandler):
             self._reply(int(self.path.rsplit("/", 1)[1]), {}, b"")
         elif self.path.startswith("/redirect/"):
             self._reply(302, {"Location": "/" + self.path.rsplit("/", 1)[1]}, b"")
+        elif self.path.startswith("/away/"):
+            # An absolute redirect: /away/127.0.0.1:8080/name goes to http://127.0.0.1:8080/name
+            self._reply(302, {"Location": "http://" + self.path[len("/away/") :]}, b"")
         elif self.path == "/loop":
             self._reply(302, {"Location": "/loop"}, b"")
         else:
@@ -168,6 +172,83 @@ def test_redirects_are_followed_but_not_forever(store: HttpStore, odd_server: We
     assert store.stat(odd_server.url("redirect/image")) == len(DATA)
     with pytest.raises(StoreError, match="redirects"):
         store.read(odd_server.url("loop"))
+
+
+# --- [import_filtering_opts]: what the store may reach ------------------------------------
+
+
+def seen(server: WebServer) -> list[dict[str, str]]:
+    return server.seen_headers  # type: ignore[attr-defined,no-any-return]
+
+
+def test_by_default_loopback_and_odd_ports_are_refused_before_connecting(
+    odd_server: WebServer,
+) -> None:
+    store = HttpStore(uri_filter=uri_filter())  # Glance's defaults: ports 80 and 443, no private
+
+    for uri in (odd_server.url("image"), "http://169.254.169.254/latest/meta-data/"):
+        with pytest.raises(StoreRefused):
+            store.stat(uri)
+        with pytest.raises(StoreRefused):
+            store.read(uri)
+    assert seen(odd_server) == []
+
+
+def test_a_host_name_is_checked_by_the_addresses_it_resolves_to(odd_server: WebServer) -> None:
+    # Any port; "localhost" passes the filter by name, then resolves to loopback.
+    store = HttpStore(uri_filter=uri_filter(allowed_ports=[]))
+    uri = f"http://localhost:{odd_server.server_address[1]}/image"
+
+    with pytest.raises(StoreRefused, match="not publicly routable"):
+        store.stat(uri)
+    assert seen(odd_server) == []
+
+    # An operator who allows private addresses lets the same name through.
+    trusting = HttpStore(uri_filter=uri_filter(allowed_ports=[], allow_private_addresses=True))
+    assert trusting.stat(uri) == len(DATA)
+
+
+def test_every_redirect_hop_passes_the_filter(odd_server: WebServer, served: Path) -> None:
+    elsewhere = WebServer(served, handler=StatusHandler)
+    elsewhere.seen_headers = []  # type: ignore[attr-defined]
+    try:
+        # Allowed: 127.0.0.1 on the first server's port only.
+        store = HttpStore(
+            uri_filter=uri_filter(
+                allowed_hosts=["127.0.0.1"], allowed_ports=[odd_server.server_address[1]]
+            )
+        )
+        away = odd_server.url(f"away/127.0.0.1:{elsewhere.server_address[1]}/image")
+
+        with pytest.raises(StoreRefused, match=r"redirects to http://127\.0\.0\.1"):
+            store.read(away)
+        with pytest.raises(StoreRefused):
+            store.stat(odd_server.url("away/169.254.169.254/latest/meta-data/"))
+        assert seen(elsewhere) == []  # refused before anything was sent there
+        assert len(seen(odd_server)) == 2
+
+        # With the second port allowed too, the same redirect is followed.
+        both = HttpStore(uri_filter=loopback_filter())
+        assert read_all(both, away) == DATA
+        assert len(seen(elsewhere)) == 1
+    finally:
+        elsewhere.stop()
+
+
+def test_credentials_go_to_the_first_host_only(odd_server: WebServer, served: Path) -> None:
+    elsewhere = WebServer(served, handler=StatusHandler)
+    elsewhere.seen_headers = []  # type: ignore[attr-defined]
+    try:
+        store = HttpStore(uri_filter=loopback_filter())
+        port = odd_server.server_address[1]
+        away = f"http://user:secret@127.0.0.1:{port}/away/127.0.0.1:{elsewhere.server_address[1]}/image"
+
+        assert read_all(store, away) == DATA
+
+        assert seen(odd_server)[-1]["Authorization"].startswith("Basic ")
+        assert "Authorization" not in seen(elsewhere)[-1]
+    finally:
+        elsewhere.stop()
 
 
 def test_stat_without_head_falls_back_to_get(store: HttpStore, odd_server: WebServer) -> None:
