@@ -5,11 +5,15 @@ Each test serves files from a real web server on loopback (``WebServer``).
 
 from __future__ import annotations
 
+import http.client
 import os
 import socket
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -249,6 +253,77 @@ def test_credentials_go_to_the_first_host_only(odd_server: WebServer, served: Pa
         assert "Authorization" not in seen(elsewhere)[-1]
     finally:
         elsewhere.stop()
+
+
+class ForwardProxyHandler(BaseHTTPRequestHandler):
+    """A plain forward HTTP proxy: relays ``GET``/``HEAD http://host:port/path`` and notes
+    each absolute URI it was asked for in ``server.asked``."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_HEAD(self) -> None:
+        self._relay()
+
+    def do_GET(self) -> None:
+        self._relay()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _relay(self) -> None:
+        self.server.asked.append(self.path)  # type: ignore[attr-defined]
+        target = urlsplit(self.path)
+        upstream = http.client.HTTPConnection(target.hostname or "", target.port or 80, timeout=10)
+        forwarded = {k: v for k, v in self.headers.items() if k.lower() != "proxy-connection"}
+        upstream.request(self.command, target.path or "/", headers=forwarded)
+        answer = upstream.getresponse()
+        body = answer.read()
+        self.send_response(answer.status)
+        for name, value in answer.getheaders():
+            if name.lower() not in ("connection", "transfer-encoding"):
+                self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+        upstream.close()
+
+
+@pytest.fixture
+def proxy() -> Iterator[ThreadingHTTPServer]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), ForwardProxyHandler)
+    server.daemon_threads = True
+    server.asked = []  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01})
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def test_reads_through_the_configured_proxy_still_filtered(
+    odd_server: WebServer, proxy: ThreadingHTTPServer
+) -> None:
+    store = HttpStore(
+        uri_filter=loopback_filter(),
+        proxies={"http": f"127.0.0.1:{proxy.server_address[1]}"},  # Glance's host:port form
+    )
+
+    assert read_all(store, odd_server.url("image"), offset=100, length=50) == DATA[100:150]
+    assert store.stat(odd_server.url("redirect/image")) == len(DATA)
+    asked = proxy.asked  # type: ignore[attr-defined]
+    assert asked == [
+        odd_server.url("image"),
+        odd_server.url("redirect/image"),
+        odd_server.url("image"),
+    ]
+
+    # The proxy is the operator's, but what it is asked for still passes the filter.
+    with pytest.raises(StoreRefused):
+        store.stat("http://169.254.169.254/latest/meta-data/")
+    with pytest.raises(StoreRefused):
+        store.stat(odd_server.url("away/169.254.169.254/latest/meta-data/"))
+    assert len(asked) == 4  # only the first hop of the redirect reached the proxy
 
 
 def test_stat_without_head_falls_back_to_get(store: HttpStore, odd_server: WebServer) -> None:
