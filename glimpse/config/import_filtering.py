@@ -1,5 +1,8 @@
 """Options of the ``[import_filtering_opts]`` group: which URIs web-download may fetch.
 
+The same filter applies to http(s) image locations: those added by JSON patch or
+the locations API, and every read of the http store (redirects included).
+
 The six list options and their precedence are Glance's: at each level (scheme,
 host, port) a non-empty allow list wins and the deny list beside it is ignored.
 They read Glance's bracketed spelling (``allowed_ports = [80,443]``) as well as
@@ -69,7 +72,9 @@ _opts = [
         "IPv6 unique local), shared, unspecified, multicast, documentation and reserved "
         "ranges. When False, such addresses are refused unless the URI's host is listed in "
         "allowed_hosts. Every address a host name resolves to is checked, before each "
-        "connection and after each redirect.",
+        "connection and after each redirect. These options also decide which http(s) image "
+        "locations may be added and which the http store reads: http locations on a "
+        "private network need their hosts in allowed_hosts, or this option.",
     ),
     cfg.FloatOpt(
         "connect_timeout",
