@@ -5,9 +5,11 @@ Each test serves files from a real web server on loopback (``WebServer``).
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,6 +23,7 @@ from glimpse.store import StoreNotFound, StoreUnavailable, StoreUnsupported
 from glimpse.store.errors import StoreAuthError, StoreError, StoreRefused
 from glimpse.store.http import HttpStore, options, public_uri
 from tests.store.conftest import RangeRequestHandler, WebServer, loopback_filter, uri_filter
+from tests.support.nginx import self_signed
 
 DATA = os.urandom(10_000)
 
@@ -324,6 +327,59 @@ def test_reads_through_the_configured_proxy_still_filtered(
     with pytest.raises(StoreRefused):
         store.stat(odd_server.url("away/169.254.169.254/latest/meta-data/"))
     assert len(asked) == 4  # only the first hop of the redirect reached the proxy
+
+
+@contextlib.contextmanager
+def serving_tls(served: Path, folder: Path, **names: bool) -> Iterator[tuple[WebServer, Path]]:
+    """The file server over TLS, with a certificate from :func:`self_signed`."""
+    certificate = self_signed(folder, **names)
+    web = WebServer(served)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(certificate, folder / "key.pem")
+    web.socket = context.wrap_socket(web.socket, server_side=True)
+    try:
+        yield web, certificate
+    finally:
+        web.stop()
+
+
+@pytest.fixture
+def tls_server(served: Path, tmp_path: Path) -> Iterator[tuple[WebServer, Path]]:
+    """The file server over TLS, with a certificate for localhost and 127.0.0.1."""
+    with serving_tls(served, tmp_path) as server:
+        yield server
+
+
+def test_https_is_verified_against_the_configured_ca(tls_server: tuple[WebServer, Path]) -> None:
+    web, certificate = tls_server
+    uri = f"https://127.0.0.1:{web.server_address[1]}/image"
+
+    trusting = HttpStore(uri_filter=loopback_filter(), ca_certificates_file=str(certificate))
+    assert read_all(trusting, uri, offset=5, length=10) == DATA[5:15]
+
+    with pytest.raises(StoreUnavailable, match="certificate verify failed"):
+        HttpStore(uri_filter=loopback_filter()).stat(uri)
+    insecure = HttpStore(uri_filter=loopback_filter(), insecure=True)  # https_insecure
+    assert insecure.stat(uri) == len(DATA)
+
+
+def test_https_to_a_checked_address_still_names_and_verifies_the_host(
+    served: Path, tmp_path: Path
+) -> None:
+    # A certificate for the name localhost only: the store connects to the address it
+    # checked (127.0.0.1), and TLS must still name and verify the URI's host.
+    with serving_tls(served, tmp_path, with_address=False) as (web, certificate):
+        store = HttpStore(
+            uri_filter=uri_filter(allowed_hosts=["localhost"], allowed_ports=[]),
+            ca_certificates_file=str(certificate),
+        )
+        port = web.server_address[1]
+
+        assert store.stat(f"https://localhost:{port}/image") == len(DATA)
+        # The same server by address: the certificate does not name 127.0.0.1.
+        by_address = HttpStore(uri_filter=loopback_filter(), ca_certificates_file=str(certificate))
+        with pytest.raises(StoreUnavailable, match="certificate"):
+            by_address.stat(f"https://127.0.0.1:{port}/image")
 
 
 def test_stat_without_head_falls_back_to_get(store: HttpStore, odd_server: WebServer) -> None:

@@ -49,9 +49,9 @@ http {{
 """
 
 
-def self_signed(folder: Path) -> Path:
-    """A certificate for localhost and 127.0.0.1 and its key in ``folder``; returns the
-    certificate (``cert.pem``; the key is ``key.pem``)."""
+def self_signed(folder: Path, *, with_address: bool = True) -> Path:
+    """A certificate for localhost and 127.0.0.1 (only localhost without ``with_address``)
+    and its key in ``folder``; returns the certificate (``cert.pem``; the key is ``key.pem``)."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     now = datetime.datetime.now(datetime.UTC)
@@ -65,7 +65,8 @@ def self_signed(folder: Path) -> Path:
         .not_valid_after(now + datetime.timedelta(days=1))
         .add_extension(
             x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+                [x509.DNSName("localhost")]
+                + ([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))] if with_address else [])
             ),
             critical=False,
         )
