@@ -36,7 +36,7 @@ from glimpse.schemas.location import validate_add_location
 from glimpse.services import access, locations, tasks
 from glimpse.services.imports import IMPORT_TASK_PROPERTY, check_import_lock, set_property
 from glimpse.services.tasks import LOCATION_URL_INPUT, TaskRecord
-from glimpse.services.validation import check_text
+from glimpse.services.validation import check_text, check_url
 
 TASK_TYPE = "location_import"
 #: Only callers with this role (in their token or their service token) may add
@@ -56,6 +56,7 @@ def add_location(rt: Runtime, context: RequestContext, image_id: str, body: Any)
     validate_add_location(body)
     url: str = body["url"]
     check_text(url, "Location")
+    check_url(url, "Location")
     validation: dict[str, str] = dict(body.get("validation_data") or {})
     public = rt.stores.public_uri(url)
     with rt.db.transaction() as session:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import urllib.parse
 import uuid
 from typing import Any
 
@@ -27,6 +28,19 @@ def check_text(value: Any, what: str) -> None:
         for key, item in value.items():
             check_text(key, what)
             check_text(item, what)
+
+
+def check_url(url: str, what: str) -> None:
+    """Refuse a URL that cannot be split into its parts (an unclosed ``[``).
+
+    The stores, the URI filter and the responses all take URLs apart; one that cannot
+    be is the client's mistake, so it is 400 here rather than an error deep inside.
+    (Ports are left to the stores: an S3 secret may hold a ``/`` that ends the netloc.)
+    """
+    try:
+        urllib.parse.urlsplit(url)
+    except ValueError as exc:
+        raise errors.BadRequest(f"{what} cannot be parsed as a URL ({exc}).") from None
 
 
 def is_uuid(value: str) -> bool:

@@ -322,6 +322,18 @@ def test_bodies_that_are_not_json_are_400(dep: Deployment) -> None:
     assert (response.status_code, message(response)) == (400, "Malformed JSON in request body.")
 
 
+@pytest.mark.parametrize("url", ["A://[", "http://[::1/image.raw", "swift://a:b@[x/c/o"])
+def test_urls_that_cannot_be_parsed_are_400(dep: Deployment, url: str) -> None:
+    image_id = dep.new_image()
+    before = dep.image(image_id)
+    for who in (dep.member(), dep.service()):
+        response = who.post(f"/v2/images/{image_id}/locations", json={"url": url}, headers=JSON)
+        assert response.status_code == 400, response.text
+        assert message(response) == "Location cannot be parsed as a URL (Invalid IPv6 URL)."
+    assert dep.image(image_id) == before
+    assert dep.tasks(image_id) == []
+
+
 def test_hash_values_are_checked_against_their_algorithm(dep: Deployment, web: WebServer) -> None:
     image_id = dep.new_image()
     url = web.url("image.raw")

@@ -276,6 +276,20 @@ def test_malformed_location_values_are_400(api: Api, web: WebServer) -> None:
         assert patch(api, image_id, op).status_code == 400, value
 
 
+def test_location_urls_that_cannot_be_parsed_are_400(api: Api, web: WebServer) -> None:
+    image_id = new_image(api)
+    assert patch(api, image_id, add(web.url("image.raw"))).status_code == 200
+    before = api.get(f"/v2/images/{image_id}").json()
+    for url in ("A://[", "http://[::1/image.raw", "swift://a:b@[x/c/o"):
+        for op in (add(url), replace(loc(web.url("image.raw")), loc(url))):
+            response = patch(api, image_id, op)
+            assert response.status_code == 400, (url, op)
+            assert message(response).startswith(
+                "Location cannot be parsed as a URL (Invalid IPv6 URL).<br />"
+            )
+    assert api.get(f"/v2/images/{image_id}").json() == before
+
+
 def test_positions(api: Api, web: WebServer) -> None:
     image_id = new_image(api)
     assert patch(api, image_id, add(web.url("image.raw"))).status_code == 200
