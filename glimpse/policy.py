@@ -237,8 +237,9 @@ def list_rules(scoped: bool = True) -> list[oslo_policy.RuleDefault]:
 def get_enforcer() -> oslo_policy.Enforcer:
     """The enforcer the service would use, for ``oslopolicy-policy-generator`` and friends.
 
-    It reads the configuration files glimpse-api would find by default
-    (``glimpse-api.conf`` in ``~/.glimpse``, ``/etc/glimpse``, ...).
+    The oslopolicy tools pass no configuration file, so it reads ``glimpse-api.conf``
+    where oslo.config looks for one (``~/.glimpse``, ``/etc/glimpse``, ...); the
+    Glimpse commands themselves read only the files they are given.
     """
     from glimpse import config
 

@@ -347,7 +347,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     conf = cfg.ConfigOpts()
     config.register(conf)
     conf.register_cli_opt(cfg.SubCommandOpt("command", title="Commands", handler=_add_subcommands))
-    conf(args, project="glimpse")
+    config.parse(conf, args)
     if conf.command.name == "store":
         sys.exit(_STORE_COMMANDS[conf.command.action](conf))
     db = Database(config.database_url(conf))

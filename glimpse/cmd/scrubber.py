@@ -221,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     conf = cfg.ConfigOpts()
     config.register(conf)
     conf.register_cli_opts(_CLI_OPTS)
-    conf(args, project="glimpse")
+    config.parse(conf, args)
     log.setup(conf)
     sys.exit(run(conf))
 

@@ -95,9 +95,26 @@ def new_conf(args: Sequence[str] = (), config_files: Iterable[str] | None = None
     """
     conf = cfg.ConfigOpts()
     register(conf)
-    default_files = list(config_files) if config_files is not None else []
-    conf(list(args), project="glimpse", default_config_files=default_files)
+    parse(conf, args, config_files)
     return conf
+
+
+def parse(
+    conf: cfg.ConfigOpts, args: Sequence[str], config_files: Iterable[str] | None = None
+) -> None:
+    """Parse ``args`` into ``conf``: every Glimpse command reads the same files.
+
+    Only the files named by ``--config-file``/``--config-dir`` (or ``config_files``)
+    are read, never ones oslo.config would look for by itself (``~/.glimpse/``,
+    ``/etc/glimpse/glimpse.conf``, ``glimpse.conf.d``): a file left there must not
+    point ``glimpse-manage`` or the scrubber at another database than the API's.
+    """
+    conf(
+        list(args),
+        project="glimpse",
+        default_config_files=list(config_files) if config_files is not None else [],
+        default_config_dirs=[],
+    )
 
 
 def data_dir(conf: cfg.ConfigOpts) -> str:
