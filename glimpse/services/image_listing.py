@@ -249,7 +249,11 @@ def _parse_date(text: str) -> datetime.datetime:
         parsed = timeutils.parse_isotime(text)
     except ValueError as exc:
         raise errors.BadRequest(f"Invalid date format '{text}'") from exc
-    return timeutils.normalize_time(parsed)
+    try:
+        return timeutils.normalize_time(parsed)
+    except OverflowError:
+        # 0001-01-01T00:00:00+01:00 and 9999-12-31T23:59:59-01:00 have no UTC time.
+        raise errors.BadRequest(f"Date '{text}' is out of range once in UTC") from None
 
 
 def _date_filter(column: Any, raw: str) -> ColumnElement[bool]:

@@ -334,6 +334,23 @@ def test_bad_date_or_operator_is_400(svc: Service) -> None:
             assert svc.status({key: value}) == 400, (key, value)
 
 
+def test_dates_beyond_the_utc_range_are_400(svc: Service) -> None:
+    svc.image(name="dated")
+    for value in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"):
+        for op in ("", "gt:", "lte:", "neq:"):
+            for key in ("created_at", "updated_at"):
+                response = svc.api.get(
+                    "/v2/images", params={key: op + value}, headers={"Accept": "application/json"}
+                )
+                assert response.status_code == 400, (key, op, value)
+                assert response.json()["message"].startswith(
+                    f"Date '{value}' is out of range once in UTC"
+                )
+    # The same instants written in UTC are fine.
+    assert svc.ids({"created_at": "gt:0001-01-01T00:00:00Z"}) != []
+    assert svc.ids({"created_at": "lt:9999-12-31T23:59:59Z"}) != []
+
+
 def test_changes_since_is_gone(svc: Service) -> None:
     svc.image()
     for value in ("2020-01-01T00:00:00Z", "", "x"):
