@@ -291,7 +291,8 @@ class Gateway:
         scope["raw_path"] = routed.encode("utf-8", "surrogateescape")
         try:
             context = await self.identify(headers, request_id)
-        except errors.GlimpseError as error:  # 401 without valid credentials, 503 from Keystone
+            identity.check_ids(context)
+        except errors.GlimpseError as error:  # 400 bad ids, 401 no valid credentials, 503 Keystone
             await error_render.render(request, error)(scope, receive, send)
             return
         scope["glimpse.context"] = context

@@ -60,6 +60,27 @@ def for_flavor(conf: cfg.ConfigOpts, policy: Policy) -> Identify:
     )
 
 
+#: The longest user or project id Glimpse can record (as an image's or task's owner,
+#: a member, a namespace's owner): the database columns' size, as in Glance.
+MAX_ID_LENGTH = 255
+
+
+def check_ids(context: RequestContext) -> None:
+    """Refuse (400) a user or project id that no owner column could hold.
+
+    Keystone's ids are short; only identity headers (or a test token) can carry
+    others, and those would otherwise fail in the database, or be silently kept
+    whole by SQLite.
+    """
+    for what, value in (("project", context.project_id), ("user", context.user_id)):
+        if value is None:
+            continue
+        if len(value) > MAX_ID_LENGTH:
+            raise errors.BadRequest(f"The {what} id is longer than {MAX_ID_LENGTH} characters.")
+        if "\x00" in value:
+            raise errors.BadRequest(f"The {what} id must not contain NUL characters.")
+
+
 def authenticated(
     conf: cfg.ConfigOpts, policy: Policy, request_id: str, **identity: object
 ) -> RequestContext:

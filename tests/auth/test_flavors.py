@@ -91,6 +91,44 @@ def test_no_flavor_keeps_the_administrator_fallback(make_api: Callable[..., Api]
     assert created.json()["owner"] is None
 
 
+@pytest.mark.parametrize("flavor", ["", "trusted-auth"])
+def test_ids_no_owner_column_holds_are_400(make_api: Callable[..., Api], flavor: str) -> None:
+    """A project or user id past 255 characters failed in PostgreSQL and MariaDB (500)
+    and was kept whole by SQLite; a NUL failed in PostgreSQL."""
+    api = make_api(paste_deploy__flavor=flavor)
+    long = "p" * 256
+    refused = [
+        ({"X-Project-Id": long}, "The project id is longer than 255 characters."),
+        ({"X-Tenant-Id": long}, "The project id is longer than 255 characters."),
+        ({"X-Project-Id": "p", "X-User-Id": long}, "The user id is longer than 255 characters."),
+    ]
+    if not flavor:  # the test token is percent-decoded
+        refused += [
+            ({"X-Auth-Token": f"u:{long}:member"}, "The project id is longer than 255 characters."),
+            ({"X-Auth-Token": "u:p%00:member"}, "The project id must not contain NUL characters."),
+            ({"X-Auth-Token": "u%00:p:member"}, "The user id must not contain NUL characters."),
+        ]
+    for headers, message in refused:
+        for method, path, body in (
+            ("POST", "/v2/images", {"name": "x"}),
+            ("POST", "/v2/metadefs/namespaces", {"namespace": "ns"}),
+            ("GET", "/v2/images", None),
+        ):
+            roles = {} if "X-Auth-Token" in headers else {"X-Roles": "admin"}
+            response = api.request(
+                method,
+                path,
+                json=body,
+                headers={"Accept": "application/json", **roles, **headers},
+            )
+            assert response.status_code == 400, (headers, path, response.text)
+            assert response.json()["message"].startswith(message + "<br />")
+    admin = api.as_("p" * 255, roles="admin", user="u" * 255)  # 255 characters fit
+    assert admin.get("/v2/images").json()["images"] == []
+    assert admin.get("/v2/metadefs/namespaces").json()["namespaces"] == []
+    assert admin.create_image(name="fits")["owner"] == "p" * 255
+
+
 def test_flavor_choice(make_runtime: Callable[..., Runtime]) -> None:
     with pytest.raises(ValueError, match="flavor"):
         create_app(make_runtime(paste_deploy__flavor="ldap"))
