@@ -36,7 +36,7 @@ from glimpse.runtime import Runtime
 from glimpse.services import access
 from glimpse.services.image_patch import PatchOperation
 from glimpse.services.quotas import parse_storage_quota, storage_used
-from glimpse.services.validation import check_text, check_url, quota_exceeded
+from glimpse.services.validation import check_text, check_url, quota_exceeded, storable_text
 from glimpse.store.base import StoreDriver
 from glimpse.store.errors import StoreError, StoreNotFound, StoreRefused, StoreUnsupported
 
@@ -291,6 +291,7 @@ def _parse_location(value: Any) -> tuple[str, dict[str, Any]]:
     check_text(url, "Location")
     check_url(url, "Location")
     check_text(metadata, "Location metadata")
+    storable_text(json.dumps(metadata), "Location metadata")
     return url, dict(metadata)
 
 

@@ -19,7 +19,7 @@ from glimpse.db.models import Task, utcnow
 from glimpse.runtime import Runtime
 from glimpse.schemas.task import TASK_STATUSES
 from glimpse.services import access
-from glimpse.services.validation import is_uuid
+from glimpse.services.validation import MAX_TEXT_BYTES, is_uuid, storable_text
 
 _SORT_KEYS = ("created_at", "updated_at", "id", "status", "type", "expires_at")
 #: The task input member holding a ``location_import`` task's URL as given, which may
@@ -90,7 +90,8 @@ def new_task(
         type=task_type,
         status="pending",
         owner=context.owner,
-        input=json.dumps(task_input),
+        # Room is left for what a worker adds to the input (the image id).
+        input=storable_text(json.dumps(task_input), "The task input", MAX_TEXT_BYTES - 1024),
         image_id=image_id,
         request_id=context.request_id,
         user_id=context.user_id,

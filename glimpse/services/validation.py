@@ -43,6 +43,20 @@ def check_url(url: str, what: str) -> None:
         raise errors.BadRequest(f"{what} cannot be parsed as a URL ({exc}).") from None
 
 
+#: The most a TEXT column holds in MariaDB/MySQL, in bytes: what Glimpse stores as
+#: text (definitions, descriptions, task inputs, location metadata) stays within it
+#: on every database, so a document is refused alike everywhere.
+MAX_TEXT_BYTES = 65535
+
+
+def storable_text(value: str, what: str, limit: int = MAX_TEXT_BYTES) -> str:
+    """``value`` when a TEXT column can hold it; 400 naming ``what`` otherwise."""
+    size = len(value.encode("utf-8", "surrogatepass"))
+    if size > limit:
+        raise errors.BadRequest(f"{what} is too large to store ({size} bytes; at most {limit}).")
+    return value
+
+
 def is_uuid(value: str) -> bool:
     try:
         parsed = uuid.UUID(value)

@@ -290,6 +290,19 @@ def test_location_urls_that_cannot_be_parsed_are_400(api: Api, web: WebServer) -
     assert api.get(f"/v2/images/{image_id}").json() == before
 
 
+def test_location_metadata_too_large_to_store_is_400(api: Api, web: WebServer) -> None:
+    """Location metadata is kept as text, which MariaDB caps at 64 KiB (500 there before)."""
+    image_id = new_image(api)
+    assert patch(api, image_id, add(web.url("image.raw"))).status_code == 200
+    before = api.get(f"/v2/images/{image_id}").json()
+    big = {"note": "n" * 70_000}
+    for op in (add(web.url("other.raw"), **big), replace(loc(web.url("image.raw"), **big))):
+        response = patch(api, image_id, op)
+        assert response.status_code == 400, response.text
+        assert message(response).startswith("Location metadata is too large to store (")
+    assert api.get(f"/v2/images/{image_id}").json() == before
+
+
 def test_positions(api: Api, web: WebServer) -> None:
     image_id = new_image(api)
     assert patch(api, image_id, add(web.url("image.raw"))).status_code == 200

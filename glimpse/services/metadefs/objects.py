@@ -16,7 +16,7 @@ from glimpse.schemas import metadefs as schemas
 from glimpse.services.access import require_writable_context
 from glimpse.services.metadefs import access, events
 from glimpse.services.metadefs.records import NamespaceRecord, ObjectRecord
-from glimpse.services.validation import check_text
+from glimpse.services.validation import check_text, storable_text
 
 
 def not_found(name: str, namespace: str) -> errors.NotFound:
@@ -50,11 +50,13 @@ def assign(row: MetadefObject, definition: dict[str, Any]) -> None:
     """Make ``row`` what a schema-valid definition says (a PUT replaces everything)."""
     properties = definition.get("properties") or {}
     required = definition.get("required")
+    description = definition.get("description")
     row.name = definition["name"]
-    row.description = definition.get("description")
-    row.required = json.dumps(required) if required is not None else None
-    row.json_schema = json.dumps(
-        {name: schemas.property_definition(p) for name, p in properties.items()}
+    row.description = None if description is None else storable_text(description, "description")
+    row.required = None if required is None else storable_text(json.dumps(required), "'required'")
+    row.json_schema = storable_text(
+        json.dumps({name: schemas.property_definition(p) for name, p in properties.items()}),
+        "The object's properties",
     )
 
 

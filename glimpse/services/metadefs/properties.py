@@ -16,7 +16,7 @@ from glimpse.schemas import metadefs as schemas
 from glimpse.services.access import require_writable_context
 from glimpse.services.metadefs import access, events, resource_types
 from glimpse.services.metadefs.records import NamespaceRecord, PropertyRecord
-from glimpse.services.validation import check_text
+from glimpse.services.validation import check_text, storable_text
 
 
 def not_found(name: str, namespace: str) -> errors.NotFound:
@@ -49,7 +49,9 @@ def _get(session: Session, namespace: MetadefNamespace, name: str) -> MetadefPro
 def assign(row: MetadefProperty, name: str, definition: dict[str, Any]) -> None:
     """Make ``row`` the property ``name`` with a schema-valid definition."""
     row.name = name
-    row.json_schema = json.dumps(schemas.property_definition(definition))
+    row.json_schema = storable_text(
+        json.dumps(schemas.property_definition(definition)), "The property definition"
+    )
 
 
 def add(
