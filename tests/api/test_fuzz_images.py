@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -104,6 +104,12 @@ DATE_OR_FILTER = st.one_of(
     ).map(lambda t: f"{t[0]}:{t[1]}"),
 )
 ACCEPT = st.sampled_from(fuzz.ACCEPTS)
+
+
+@pytest.fixture(scope="module")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """SQLite only (see :func:`tests.support.fuzz.sqlite_database`)."""
+    yield from fuzz.sqlite_database(tmp_path_factory)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ leaves what it aimed at as it was.
 from __future__ import annotations
 
 import urllib.parse
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -79,6 +80,12 @@ LIST_PARAMS = [
     "resource_type",
     "namespace",
 ]
+
+
+@pytest.fixture(scope="module")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """SQLite only (see :func:`tests.support.fuzz.sqlite_database`)."""
+    yield from fuzz.sqlite_database(tmp_path_factory)
 
 
 @pytest.fixture

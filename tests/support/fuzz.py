@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+
+from tests.support import databases
 
 #: Deterministic for CI; the API fixture lives for the whole test, not one example.
 #: ``GLIMPSE_FUZZ_EXAMPLES=<n>`` searches deeper, with a new random seed each run.
@@ -23,6 +27,18 @@ FUZZ = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
+
+
+def sqlite_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated SQLite database for a fuzz module's ``database_url`` fixture.
+
+    The fuzz tests run on SQLite only, to stay quick: what they exercise is parsing and
+    validation; the limits other databases put on stored values are pinned by plain
+    tests that run on every backend.
+    """
+    url = databases.create_database("sqlite", str(tmp_path_factory.mktemp("fuzz-db")))
+    yield url
+    databases.drop_database(url)
 
 
 def fewer(examples: int) -> settings:
