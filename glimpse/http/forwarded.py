@@ -61,8 +61,8 @@ def url(connection: HTTPConnection, path: str) -> str:
 
 
 def resolve(scope: Mapping[str, Any], trust_proxy_headers: bool) -> Origin:
-    """This request's :class:`Origin`; raises :class:`~glimpse.errors.BadRequest` when a
-    proxy header to be trusted is malformed."""
+    """This request's :class:`Origin`; raises :class:`~glimpse.errors.BadRequest` when the
+    Host header or a proxy header to be trusted is malformed."""
     headers = _headers(scope["headers"])
     origin = _own(scope, headers)
     if not trust_proxy_headers:
@@ -118,6 +118,10 @@ def _own(scope: Mapping[str, Any], headers: Mapping[str, list[str]]) -> Origin:
     """The origin as the server itself saw the request: its scheme, the Host header."""
     scheme = str(scope.get("scheme") or "http")
     host = _first_value(headers.get("host"))
+    if host and not _HOST.match(host):
+        # RFC 9112 section 3.2: an invalid Host is 400. It would otherwise become the
+        # authority of the Location and versions links, or fail to be a header at all.
+        raise errors.BadRequest(f"Invalid host {host!r} in the Host header.")
     if not host:
         server = scope.get("server")
         if server and server[1] is not None:

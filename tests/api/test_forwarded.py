@@ -177,3 +177,28 @@ def test_malformed_proxy_headers_are_400(
 def test_health_check_ignores_proxy_headers(proxied: Api) -> None:
     response = proxied.get("/healthcheck", headers={"X-Forwarded-Proto": "gopher"})
     assert response.status_code == 200 and response.text == "OK"
+
+
+@pytest.mark.parametrize("host", [b"\xc2\x80", b"a b", b"bad/host", b"h:123456", b"[::1"])
+def test_an_invalid_host_header_is_400(make_api: Callable[..., Api], host: bytes) -> None:
+    """RFC 9112's rule, with or without proxy headers: the Host would otherwise become the
+    authority of the Location header (one the test client could not even read: 500)."""
+    for api in (make_api(), make_api(oslo_middleware__enable_proxy_headers_parsing=True)):
+        for method, path in (("POST", "/v2/images"), ("GET", "/versions"), ("GET", "/")):
+            response = api.client.request(
+                method,
+                path,
+                content=b"{}" if method == "POST" else None,
+                headers={"Host": host, "Accept": "application/json"},
+            )
+            assert response.status_code == 400, (method, path, response.text)
+            assert response.json()["message"].startswith(
+                f"Invalid host {host.decode('latin-1')!r} in the Host header."
+            )
+        assert api.get("/v2/images").json()["images"] == []
+    # Host names, addresses and ports are fine.
+    api = make_api()
+    for good in ("images.example.com:9292", "127.0.0.1", "[::1]:9292", "under_score"):
+        created = api.post("/v2/images", json={}, headers={"Host": good})
+        assert created.status_code == 201, good
+        assert created.headers["Location"] == f"http://{good}/v2/images/{created.json()['id']}"

@@ -315,6 +315,9 @@ def _shared_image(api: Api) -> str:
     expected_hash=st.one_of(
         st.none(), st.sampled_from(["sha512:", "md5:zz", "nope", "sha512:" + "0" * 128, ":"])
     ),
+    declared_size=st.one_of(
+        st.none(), st.sampled_from(["-1", "x", "0", "3", "99999999999999999999", "1e3", ""])
+    ),
     data=st.binary(max_size=64),
 )
 def test_data_headers(
@@ -323,6 +326,7 @@ def test_data_headers(
     content_type: str,
     length: str | None,
     expected_hash: str | None,
+    declared_size: str | None,
     data: bytes,
 ) -> None:
     target = api.create_image(disk_format="raw", container_format="bare")
@@ -331,6 +335,8 @@ def test_data_headers(
         headers["Content-Length"] = length
     if expected_hash is not None:
         headers["X-Image-Meta-Expected-Hash"] = expected_hash
+    if declared_size is not None:
+        headers["X-Openstack-Image-Size"] = declared_size
     response = api.put(f"/v2/images/{target['id']}/{where}", content=data, headers=headers)
     fuzz.assert_handled(response)
     after = _look(api, target["id"])
@@ -647,3 +653,54 @@ def test_protected_properties(
     if response.status_code >= 400:
         assert _look(api, image_id) == before
     fuzz.assert_handled(api.get("/v2/images", params=params, headers={"Accept": "text/plain"}))
+
+
+FORWARDED = st.one_of(
+    fuzz.url_text(),
+    st.sampled_from(
+        [
+            "for=1.2.3.4;proto=https;host=cloud",
+            'for="[::1]:80";host="a:b:c"',
+            "proto=gopher",
+            "host=",
+            "for=;;;",
+            'host="unterminated',
+            "host=a, host=b",
+            "proto=https;proto=http",
+        ]
+    ),
+)
+
+
+@pytest.fixture
+def proxied_api(make_api: Callable[..., Api]) -> Api:
+    return make_api(oslo_middleware__enable_proxy_headers_parsing=True)
+
+
+@fuzz.FUZZ
+@given(
+    headers=st.dictionaries(
+        st.sampled_from(
+            [
+                "Forwarded",
+                "X-Forwarded-Proto",
+                "X-Forwarded-Host",
+                "X-Forwarded-For",
+                "X-Forwarded-Prefix",
+                "Host",
+            ]
+        ),
+        FORWARDED.map(str.encode),
+        max_size=3,
+    ),
+    path=st.sampled_from(["/", "/versions", "/v2/images", "/v2/images?limit=1"]),
+    method=st.sampled_from(["GET", "POST"]),
+)
+def test_proxy_headers(proxied_api: Api, headers: dict[str, bytes], path: str, method: str) -> None:
+    """Forwarded and X-Forwarded-* headers as any client could send them."""
+    content = b"{}" if method == "POST" else None
+    response = proxied_api.client.request(
+        method, path, content=content, headers={"Accept": b"application/json", **headers}
+    )
+    fuzz.assert_handled(response)
+    _drop(proxied_api, response)
