@@ -34,7 +34,14 @@ SORT_KEYS = (
 _MEMBER_STATUSES = ("pending", "accepted", "rejected", "all")
 _IN_FILTERS = ("name", "id", "status", "container_format", "disk_format")
 _EXACT_COLUMNS = ("owner", "checksum", "os_hash_value", "os_hash_algo")
-_INT_COLUMNS = ("size", "virtual_size", "min_ram", "min_disk")
+#: The integer columns filters compare, with the largest value each can hold
+#: (PostgreSQL refuses to compare an INTEGER column with a value past its range).
+_INT_COLUMNS = {
+    "size": 2**63 - 1,
+    "virtual_size": 2**63 - 1,
+    "min_ram": 2**31 - 1,
+    "min_disk": 2**31 - 1,
+}
 _DATE_OPS = ("gt", "gte", "lt", "lte", "eq", "neq")
 _PAGING_KEYS = ("limit", "marker", "sort_key", "sort_dir", "sort")
 _HIDDEN_STATUSES = ("killed", "deleted", "pending_delete")
@@ -278,14 +285,14 @@ def _bool_param(key: str, value: str) -> bool:
     return value == "true"
 
 
-def _int_param(key: str, value: str) -> int:
+def _int_param(key: str, value: str, largest: int = 2**63 - 1) -> int:
     try:
         number = int(value)
     except ValueError as exc:
         raise errors.BadRequest(
             f"Invalid value '{value}' for '{key}': expected an integer."
         ) from exc
-    if abs(number) > 2**63 - 1:
+    if abs(number) > largest:
         raise errors.BadRequest(f"Value of '{key}' is out of range.")
     return number
 
@@ -330,10 +337,10 @@ def _filters(
             )
         elif key.endswith(("_min", "_max")) and key[:-4] in _INT_COLUMNS:
             column = getattr(Image, key[:-4])
-            number = _int_param(key, value)
+            number = _int_param(key, value, _INT_COLUMNS[key[:-4]])
             conditions.append(column >= number if key.endswith("_min") else column <= number)
         elif key in _INT_COLUMNS:
-            conditions.append(getattr(Image, key) == _int_param(key, value))
+            conditions.append(getattr(Image, key) == _int_param(key, value, _INT_COLUMNS[key]))
         elif key in _EXACT_COLUMNS:
             conditions.append(_equals(getattr(Image, key), value, strict))
         elif not readable(key):

@@ -226,6 +226,22 @@ def test_integer_columns_filter_by_value_and_range(svc: Service) -> None:
     assert svc.ids({"min_disk_min": "1"}) == [big]
 
 
+def test_integer_filters_beyond_their_columns_are_400(svc: Service) -> None:
+    """min_ram and min_disk are 32-bit columns: PostgreSQL failed (500) comparing them
+    with a larger value; size and virtual_size hold 64 bits."""
+    svc.image(min_ram=1024)
+    for key in ("min_ram", "min_disk", "min_ram_min", "min_disk_max"):
+        for value in (str(2**31), str(-(2**31) - 1), str(2**40)):
+            response = svc.api.get(
+                "/v2/images", params={key: value}, headers={"Accept": "application/json"}
+            )
+            assert response.status_code == 400, (key, value, response.text)
+            assert response.json()["message"].startswith(f"Value of '{key}' is out of range.")
+    assert svc.ids({"min_ram_max": str(2**31 - 1)}) != []
+    assert svc.ids({"size_max": str(2**40)}) == []  # no image has data yet
+    assert svc.status({"virtual_size_min": str(2**40)}) == 200
+
+
 def test_checksum_and_os_hash_value(svc: Service) -> None:
     one, two = svc.image(), svc.image()
     svc.image()
