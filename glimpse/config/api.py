@@ -46,7 +46,9 @@ _server = [
         "max_request_id_length",
         default=64,
         min=0,
-        help="Longest request id accepted from a client's X-Openstack-Request-ID header.",
+        max=251,
+        help="Longest request id accepted from a client's X-Openstack-Request-ID header "
+        "(at most 251: with the req- prefix it must fit the 255 characters a task records).",
     ),
     cfg.BoolOpt(
         "allow_insecure_noauth_bind",

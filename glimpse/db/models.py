@@ -191,7 +191,7 @@ class Task(SoftDelete, Base):
     result: Mapped[str | None] = mapped_column(Text)
     message: Mapped[str | None] = mapped_column(Text)
     image_id: Mapped[str | None] = mapped_column(String(36))
-    request_id: Mapped[str | None] = mapped_column(String(64))
+    request_id: Mapped[str | None] = mapped_column(String(255))
     user_id: Mapped[str | None] = mapped_column(String(255))
     # A task is also a job for glimpse-worker: claimed under a lease, with progress.
     worker: Mapped[str | None] = mapped_column(String(255))

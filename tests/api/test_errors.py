@@ -191,6 +191,22 @@ def test_client_request_id_is_reused_with_req_prefix(api: Api) -> None:
     assert failed.headers["x-openstack-request-id"] == "req-mine"
 
 
+def test_the_longest_client_request_id_queues_tasks(api: Api) -> None:
+    """With its req- prefix such an id is 68 characters, which the tasks table (then 64)
+    refused on PostgreSQL and MariaDB: 500 for every request that queued a task."""
+    sent = "x" * 64
+    queued = api.create_image(name="q", disk_format="raw", container_format="bare")
+    web = {"method": {"name": "web-download", "uri": "https://example.invalid/x"}}
+    for path, body, status in (
+        ("/v2/tasks", IMPORT_TASK, 201),
+        (f"/v2/images/{queued['id']}/import", web, 202),
+    ):
+        response = api.post(path, json=body, headers={"X-Openstack-Request-ID": sent})
+        assert response.status_code == status, (path, response.text)
+        assert response.headers["x-openstack-request-id"] == "req-" + sent
+    assert len(api.get("/v2/tasks").json()["tasks"]) == 2
+
+
 def test_overlong_request_id_is_431(api: Api) -> None:
     response = api.post(
         "/v2/images", json={"name": "x"}, headers={"X-Openstack-Request-Id": "x" * 65}
